@@ -1,0 +1,144 @@
+"""Kafka client helpers (confluent-kafka): topic creation, producer/consumer settings, lag, dead letters.
+
+Topics are always created explicitly with their partition counts: auto-created topics would get the
+broker's default partition count, and Tansu does not report topic configs back.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from turnpoint.core import topics
+from turnpoint.core.contracts import DeadLetter, utcnow
+from turnpoint.core.settings import KafkaSettings
+
+
+def admin(settings: KafkaSettings) -> AdminClient:
+    return AdminClient(settings.client_config())
+
+
+def all_topic_names(settings: KafkaSettings) -> list[str]:
+    names = [t.full_name(settings.topic_prefix) for t in topics.ALL]
+    names += [f"{settings.topic_prefix}{n}" for n in topics.dead_letter_topics()]
+    return names
+
+
+def ensure_topics(settings: KafkaSettings, names: Iterable[str] | None = None, timeout: float = 30.0) -> list[str]:
+    """Create the catalogue's topics (or the given ones) that do not exist yet; return those created."""
+    client = admin(settings)
+    wanted = list(names) if names is not None else all_topic_names(settings)
+    existing = set(client.list_topics(timeout=timeout).topics)
+    compacted = {t.full_name(settings.topic_prefix) for t in topics.ALL if t.compacted}
+    new = [
+        NewTopic(
+            n,
+            num_partitions=settings.partitions,
+            replication_factor=settings.replication_factor,
+            config={"cleanup.policy": "compact"} if n in compacted else {},
+        )
+        for n in wanted
+        if n not in existing
+    ]
+    created: list[str] = []
+    if not new:
+        return created
+    for name, fut in client.create_topics(new, request_timeout=timeout).items():
+        try:
+            fut.result()
+            created.append(name)
+        except KafkaException as exc:
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise
+    return created
+
+
+def producer_config(settings: KafkaSettings, **overrides: Any) -> dict[str, Any]:
+    conf = {
+        **settings.client_config(),
+        "acks": "all",
+        "enable.idempotence": True,
+        "linger.ms": 5,
+        "batch.num.messages": 10000,
+        "queue.buffering.max.messages": 200000,
+    }
+    conf.update(overrides)
+    return conf
+
+
+def consumer_config(settings: KafkaSettings, group_id: str, **overrides: Any) -> dict[str, Any]:
+    conf = {
+        **settings.client_config(),
+        "group.id": group_id,
+        "session.timeout.ms": settings.session_timeout_ms,
+        "heartbeat.interval.ms": settings.heartbeat_interval_ms,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "isolation.level": "read_committed",
+        "partition.assignment.strategy": "cooperative-sticky",
+    }
+    conf.update(overrides)
+    return conf
+
+
+def make_producer(settings: KafkaSettings, **overrides: Any) -> Producer:
+    return Producer(producer_config(settings, **overrides))
+
+
+def make_consumer(settings: KafkaSettings, group_id: str, **overrides: Any) -> Consumer:
+    return Consumer(consumer_config(settings, group_id, **overrides))
+
+
+def dead_letter_value(
+    *,
+    reason: str,
+    detail: str,
+    service: str,
+    payload: bytes | str | None,
+    source_topic: str | None = None,
+    partition: int | None = None,
+    offset: int | None = None,
+    key: bytes | str | None = None,
+) -> bytes:
+    """The envelope for a dead-letter topic; the original payload is kept verbatim (base64 if binary)."""
+    raw = payload if isinstance(payload, bytes) else (payload or "").encode()
+    try:
+        text, enc = raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        text, enc = base64.b64encode(raw).decode("ascii"), "base64"
+    k = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
+    item = DeadLetter(
+        reason=reason, detail=detail, service=service, source_topic=source_topic, partition=partition,
+        offset=offset, key=k, payload=text, payload_encoding=enc, at=utcnow(),  # type: ignore[arg-type]
+    )
+    return orjson.dumps({"v": 1, "items": [item.model_dump(mode="json")]})
+
+
+def group_lag(settings: KafkaSettings, group_id: str, topic_names: Iterable[str], timeout: float = 10.0) -> int:
+    """Messages not yet committed by a consumer group over the given topics (committed offsets vs. ends)."""
+    consumer = Consumer({**settings.client_config(), "group.id": group_id, "enable.auto.commit": False})
+    try:
+        md = consumer.list_topics(timeout=timeout)
+        tps = [
+            TopicPartition(t, p)
+            for t in topic_names
+            if t in md.topics
+            for p in md.topics[t].partitions
+        ]
+        if not tps:
+            return 0
+        committed = consumer.committed(tps, timeout=timeout)
+        lag = 0
+        for tp in committed:
+            _low, high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=timeout)
+            pos = tp.offset if tp.offset >= 0 else 0
+            lag += max(0, high - pos)
+        return lag
+    finally:
+        consumer.close()

@@ -1,0 +1,57 @@
+"""The topic catalogue: names, keys, partition counts, item models and dead-letter routes.
+
+Keys keep every series', symbol's, camera's or model's records on one partition, in order.
+Names carry the schema version; a breaking change gets a new topic, not a new meaning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from turnpoint.core import contracts as c
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    item: type[BaseModel]
+    key_field: str
+    description: str
+    dead_letter: str | None = None
+    compacted: bool = False
+    partitions: int | None = None  # None: the deployment's default (TURNPOINT_KAFKA__PARTITIONS)
+
+    def full_name(self, prefix: str = "") -> str:
+        return f"{prefix}{self.name}"
+
+
+def _dlq(name: str) -> str:
+    return f"turnpoint.dlq.{name}.v1"
+
+
+READINGS = TopicSpec("turnpoint.readings.v1", c.Reading, "series", "sensor readings (serial, Modbus, HTTP, replays)", _dlq("readings"))
+BARS = TopicSpec("turnpoint.bars.v1", c.Bar, "symbol", "daily market bars as received, revisions included", _dlq("bars"))
+COUNTS = TopicSpec("turnpoint.counts.v1", c.Count, "camera", "CCTV people/vehicle counts", _dlq("counts"))
+SYMBOLS = TopicSpec("turnpoint.symbols.v1", c.SymbolInfo, "symbol", "symbol metadata", _dlq("symbols"), compacted=True)
+PRICES = TopicSpec("turnpoint.prices.v1", c.PriceBar, "symbol", "validated daily bars and weekly/monthly aggregates")
+STATS = TopicSpec("turnpoint.stats.v1", c.StatRow, "series", "absolute calendar statistics")
+OUTLIERS = TopicSpec("turnpoint.outliers.v1", c.Outlier, "series", "outlier events")
+LEGS = TopicSpec("turnpoint.legs.v1", c.Leg, "symbol", "confirmed rebound legs and withdrawals")
+STATES = TopicSpec("turnpoint.rebound-states.v1", c.ReboundState, "symbol", "current rebound state", compacted=True)
+PREDICTIONS = TopicSpec("turnpoint.predictions.v1", c.Prediction, "target", "model predictions")
+INFERENCE_LOG = TopicSpec("turnpoint.inference-log.v1", c.InferenceLog, "model", "one ECS document per inference")
+JOBS = TopicSpec("turnpoint.jobs.v1", c.JobInfo, "job", "job/stream freshness", compacted=True)
+
+INPUTS: tuple[TopicSpec, ...] = (READINGS, BARS, COUNTS, SYMBOLS)
+RESULTS: tuple[TopicSpec, ...] = (PRICES, STATS, OUTLIERS, LEGS, STATES, PREDICTIONS, JOBS, SYMBOLS)
+LOADER_DLQ = _dlq("loader")
+ALL: tuple[TopicSpec, ...] = (
+    READINGS, BARS, COUNTS, SYMBOLS, PRICES, STATS, OUTLIERS, LEGS, STATES, PREDICTIONS, INFERENCE_LOG, JOBS,
+)
+
+
+def dead_letter_topics() -> list[str]:
+    names = [t.dead_letter for t in ALL if t.dead_letter]
+    return [*names, LOADER_DLQ, _dlq("predictions")]

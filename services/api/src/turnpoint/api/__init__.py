@@ -1,0 +1,1 @@
+"""turnpoint.api service."""

@@ -1,0 +1,1 @@
+"""turnpoint.ingest service."""

@@ -1,0 +1,1 @@
+"""The umbrella `turnpoint` command line."""
