@@ -55,3 +55,20 @@ ALL: tuple[TopicSpec, ...] = (
 def dead_letter_topics() -> list[str]:
     names = [t.dead_letter for t in ALL if t.dead_letter]
     return [*names, LOADER_DLQ, _dlq("predictions")]
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSpec:
+    """A consumer group of a service and the topics it consumes (used by `dev wait-idle` and lag metrics)."""
+
+    group_id: str
+    inputs: tuple[TopicSpec, ...]
+
+
+TRANSFORM_GROUP = GroupSpec("turnpoint-transform", (READINGS, BARS, COUNTS))
+LOADER_GROUP = GroupSpec("turnpoint-loader", (READINGS, SYMBOLS, PRICES, STATS, OUTLIERS, LEGS, STATES, PREDICTIONS, JOBS))
+MODEL_GROUP = GroupSpec("turnpoint-model", (PRICES, READINGS))
+GROUPS: tuple[GroupSpec, ...] = (TRANSFORM_GROUP, LOADER_GROUP, MODEL_GROUP)
+
+# Default HTTP ports (health, metrics and each service's own API); TURNPOINT_<SERVICE>__PORT overrides.
+PORTS = {"api": 8000, "ingest": 8001, "model": 8002, "transform": 8003, "loader": 8004}

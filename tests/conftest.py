@@ -1,0 +1,117 @@
+"""Shared fixtures: a real Kafka broker and a real PostgreSQL for the whole test session.
+
+`TURNPOINT_TEST_KAFKA` (bootstrap servers) and `DATABASE_URL` name existing servers; otherwise an
+embedded Tansu broker and an embedded PostgreSQL 16 (pgserver) are started once per session and
+stopped at the end. Tests isolate themselves with unique topic prefixes, group ids and schemas.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+CONFORMANCE = SHARED / "conformance"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test gets the marker of its folder: unit, integration or e2e."""
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(REPO / "tests").parts
+        if parts and parts[0] in ("unit", "integration", "e2e"):
+            item.add_marker(getattr(pytest.mark, parts[0]))
+
+
+@pytest.fixture(scope="session")
+def conformance_dir() -> Path:
+    if not CONFORMANCE.is_dir():
+        pytest.skip(f"conformance vectors not found at {CONFORMANCE} (they live in ../shared/conformance)")
+    return CONFORMANCE
+
+
+@pytest.fixture(scope="session")
+def embedded_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("embedded")
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(embedded_root: Path) -> Iterator[str]:
+    """Bootstrap servers of a real broker: `TURNPOINT_TEST_KAFKA`, else an embedded Tansu for the session."""
+    external = os.environ.get("TURNPOINT_TEST_KAFKA")
+    if external:
+        yield external
+        return
+    from turnpoint.cli.embedded import free_port, start_broker, stop_pid
+
+    handle = start_broker(free_port(), embedded_root / "broker.log")
+    try:
+        yield handle.bootstrap
+    finally:
+        stop_pid(handle.pid)
+
+
+@pytest.fixture(scope="session")
+def pg_server(embedded_root: Path) -> Iterator[dict[str, object]]:
+    """A real PostgreSQL: `DATABASE_URL`, else an embedded PostgreSQL 16 for the session.
+
+    Yields {"url": str, "pgdata": Path | None}; pgdata is set only for the embedded server (tests that
+    stop and restart the database need it and skip otherwise).
+    """
+    external = os.environ.get("DATABASE_URL")
+    if external:
+        yield {"url": external, "pgdata": None, "port": None}
+        return
+    from turnpoint.cli.embedded import free_port, start_postgres, stop_postgres
+
+    port = free_port()
+    handle = start_postgres(embedded_root / "pg", port)
+    try:
+        yield {"url": handle.url, "pgdata": handle.pgdata, "port": port}
+    finally:
+        stop_postgres(handle.pgdata, mode="immediate")
+
+
+@pytest.fixture(scope="session")
+def database_url(pg_server: dict[str, object]) -> str:
+    return str(pg_server["url"])
+
+
+@pytest.fixture
+def fresh_database(database_url: str) -> Iterator[str]:
+    """A new empty database for one test, dropped afterwards; yields its URL."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = make_conninfo(database_url, dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_conninfo(database_url, dbname=name)
+    assert conninfo_to_dict(url)["dbname"] == name
+    try:
+        yield url
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique token for topic prefixes and group ids."""
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def kafka_settings(kafka_bootstrap: str, unique: str):  # type: ignore[no-untyped-def]
+    """KafkaSettings with a unique topic prefix for this test, topics of the catalogue created."""
+    from turnpoint.core.kafka import ensure_topics
+    from turnpoint.core.settings import KafkaSettings
+
+    settings = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=f"t{unique}.", partitions=2)
+    ensure_topics(settings)
+    return settings
