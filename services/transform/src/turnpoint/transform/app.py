@@ -1,0 +1,145 @@
+"""The Faust application: agents over the input topics, state in changelogged tables.
+
+Each agent takes events in batches (`take_events`) and hands them to a Faust-free processor. Table
+writes go straight to the table's store plus one changelog record per key per batch (Faust's own
+`table[key] = v` needs a current event, which batching does not have, and would write the changelog
+once per event). Offsets are committed by Faust after the producer is flushed: at-least-once; the
+processors are idempotent under redelivery, so a replay after a crash yields identical results.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import faust
+from faust.types import EventT
+
+from turnpoint.core import topics
+from turnpoint.transform import metrics
+from turnpoint.transform.bars import BarsProcessor
+from turnpoint.transform.processing import InMessage, Outbox, TopicNames
+from turnpoint.transform.readings import CountsProcessor, ReadingsProcessor
+from turnpoint.transform.settings import TransformSettings
+
+
+class TableStore:
+    """StateStore over a Faust table with bytes keys/values and an explicit changelog partition."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def get(self, key: str) -> bytes | None:
+        value = self.table.data.get(key.encode())
+        return bytes(value) if value is not None else None
+
+    def put(self, key: str, value: bytes, partition: int) -> None:
+        k = key.encode()
+        self.table.data[k] = value
+        self.table.send_changelog(partition, k, value)
+
+
+def _messages(events: list[EventT]) -> list[InMessage]:
+    return [
+        InMessage(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
+        for e in events
+    ]
+
+
+def build_app(settings: TransformSettings) -> faust.App:
+    """The composition root of the transform worker."""
+    opts = settings.transform
+    kafka = settings.kafka
+    names = TopicNames(kafka.topic_prefix)
+    group = f"{kafka.topic_prefix}{topics.TRANSFORM_GROUP.group_id}"
+    app = faust.App(
+        group,
+        broker=f"kafka://{kafka.bootstrap_servers}",
+        store="memory://",
+        datadir=str(opts.data_dir),
+        topic_partitions=kafka.partitions,
+        topic_replication_factor=kafka.replication_factor,
+        topic_allow_declare=True,
+        broker_session_timeout=kafka.session_timeout_ms / 1000,
+        broker_heartbeat_interval=kafka.heartbeat_interval_ms / 1000,
+        broker_rebalance_timeout=max(kafka.session_timeout_ms / 1000, 10.0),
+        broker_commit_interval=1.0,
+        broker_client_id=f"{kafka.client_id}-transform",
+        consumer_auto_offset_reset="earliest",
+        processing_guarantee="at_least_once",
+        stream_wait_empty=False,
+        web_enabled=True,
+        web_bind=settings.host,
+        web_port=opts.port,
+        web_host=settings.host,
+        producer_linger_ms=5,
+        producer_max_batch_size=1 << 20,
+        producer_max_request_size=8 << 20,
+        table_cleanup_interval=3600.0,
+    )
+
+    def topic(name: str) -> Any:
+        return app.topic(name, key_serializer="raw", value_serializer="raw", partitions=kafka.partitions)
+
+    bars_in = topic(names.bars)
+    readings_in = topic(names.readings)
+    counts_in = topic(names.counts)
+    outputs: dict[str, Any] = {}
+
+    def out_topic(name: str) -> Any:
+        if name not in outputs:
+            outputs[name] = topic(name)
+        return outputs[name]
+
+    raw = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    symbol_state = app.Table("symbol-state", schema=raw, partitions=kafka.partitions)
+    series_state = app.Table("series-state", schema=raw, partitions=kafka.partitions)
+    bars = BarsProcessor(opts, names)
+    readings = ReadingsProcessor(opts, names, settings.tz)
+    counts = CountsProcessor(names)
+    within = opts.batch_within_ms / 1000
+
+    async def publish(out: Outbox) -> None:
+        for name, records in out.records.items():
+            t = out_topic(name)
+            for key, value in records:
+                await t.send(key=key, value=value)
+            metrics.RECORDS_OUT.labels(name).inc(len(records))
+        for reason, n in out.dead.items():
+            metrics.DEAD_LETTERS.labels(reason).inc(n)
+
+    async def run(stream: Any, agent: str, source: str, handle: Any) -> None:
+        async for events in stream.take_events(opts.batch_max, within=within):
+            t0 = time.perf_counter()
+            msgs = _messages(events)
+            metrics.EVENTS_IN.labels(source).inc(len(msgs))
+            await publish(handle(msgs))
+            metrics.BATCH_SECONDS.labels(agent).observe(time.perf_counter() - t0)
+
+    @app.agent(bars_in, name="bars")
+    async def bars_agent(stream: Any) -> None:
+        store = TableStore(symbol_state)
+        await run(stream, "bars", names.bars, lambda msgs: bars.process(msgs, store))
+
+    @app.agent(readings_in, name="readings")
+    async def readings_agent(stream: Any) -> None:
+        store = TableStore(series_state)
+        await run(stream, "readings", names.readings, lambda msgs: readings.process(msgs, store))
+
+    @app.agent(counts_in, name="counts")
+    async def counts_agent(stream: Any) -> None:
+        await run(stream, "counts", names.counts, counts.process)
+
+    @app.page("/healthz")
+    async def healthz(web: Any, request: Any) -> Any:
+        ok = not app.consumer.should_stop if app.consumer else False
+        body = {"status": "ok" if ok else "starting", "service": "transform", "group": group}
+        return web.json(body, status=200 if ok else 503)
+
+    @app.page("/metrics")
+    async def prometheus(web: Any, request: Any) -> Any:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    return app

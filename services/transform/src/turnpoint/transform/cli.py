@@ -1,0 +1,30 @@
+"""`turnpoint transform ...`: run the Faust worker."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, help="Faust stream workers: statistics, outliers, rebounds.")
+
+
+@app.command()
+def worker(
+    loglevel: str = typer.Option("warn", "--loglevel", "-l", help="Faust log level: crit, error, warn, info, debug."),
+) -> None:
+    """Run one transform worker (scale out by running more; each takes a share of the partitions)."""
+    from turnpoint.core.observability import configure_logging
+    from turnpoint.transform.app import build_app
+    from turnpoint.transform.settings import TransformSettings
+
+    settings = TransformSettings()
+    configure_logging("transform", settings.log_level, settings.log_format)
+    settings.transform.data_dir.mkdir(parents=True, exist_ok=True)
+    faust_app = build_app(settings)
+    from faust.worker import Worker
+
+    # Worker installs SIGTERM/SIGINT handlers that stop agents, flush, commit and close cleanly.
+    Worker(faust_app, loglevel=loglevel, quiet=True).execute_from_commandline()
+
+
+run = worker
+app.command("run", help="Alias of `worker` (what the embedded stack starts).")(worker)

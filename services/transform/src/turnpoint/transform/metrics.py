@@ -1,0 +1,14 @@
+"""Prometheus metrics of the transform workers."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS_IN = Counter("turnpoint_transform_messages_in_total", "Kafka messages consumed", ["topic"])
+RECORDS_OUT = Counter("turnpoint_transform_messages_out_total", "Kafka messages produced", ["topic"])
+DEAD_LETTERS = Counter("turnpoint_transform_dead_letters_total", "Records sent to a dead-letter topic", ["reason"])
+BATCH_SECONDS = Histogram(
+    "turnpoint_transform_batch_seconds", "Time to process one batch of events", ["agent"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+CONSUMER_LAG = Gauge("turnpoint_transform_consumer_lag", "Messages behind the end of each input topic", ["topic"])

@@ -1,0 +1,28 @@
+"""Settings of the transform workers (`TURNPOINT_TRANSFORM__*`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from turnpoint.core.settings import TurnpointSettings
+from turnpoint.core.topics import PORTS
+
+
+class TransformOptions(BaseModel):
+    port: int = PORTS["transform"]
+    data_dir: Path = Path(".turnpoint/transform")
+    threshold: float = Field(default=0.0, ge=0.0, description="zigzag reversal threshold, a fraction (0.05 = 5 %)")
+    revision_horizon: int = Field(default=60, ge=1, description="bars kept per symbol to apply revisions")
+    lateness_days: float = Field(default=2.0, gt=0, description="allowed lateness of readings, days")
+    window_days: int = Field(default=28, ge=1)
+    min_count: int = Field(default=30, ge=1)
+    k: float = Field(default=1.5, gt=0)
+    batch_max: int = Field(default=2000, ge=1, description="events taken from a stream at once")
+    batch_within_ms: int = Field(default=50, ge=1, description="wait at most this long to fill a batch")
+
+
+class TransformSettings(TurnpointSettings):
+    service_name: str = "transform"
+    transform: TransformOptions = TransformOptions()
