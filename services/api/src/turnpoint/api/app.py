@@ -1,0 +1,66 @@
+"""The composition root: `build_app(settings)` wires the pool, repository, auth, metrics and routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from turnpoint.api import problems
+from turnpoint.api.auth import TokenVerifier
+from turnpoint.api.db import Database
+from turnpoint.api.metrics import ApiMetrics, MetricsMiddleware
+from turnpoint.api.repository import Repository
+from turnpoint.api.responses import JSONResponse
+from turnpoint.api.routes import ops, series, symbols
+from turnpoint.api.schemas import Problem
+from turnpoint.api.settings import ApiSettings
+
+_bearer = HTTPBearer(auto_error=False, description="token with the `read` scope (when tokens are required)")
+
+
+async def _require_read(request: Request,
+                        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+    header = f"Bearer {credentials.credentials}" if credentials else request.headers.get("authorization")
+    await request.app.state.verifier.require(header)
+
+
+def build_app(settings: ApiSettings) -> FastAPI:
+    db = Database(settings.dsn(), settings.api.pool_min_size, settings.api.pool_max_size,
+                  settings.api.statement_timeout_ms)
+    metrics = ApiMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await db.open()
+        try:
+            yield
+        finally:
+            await db.close()
+
+    app = FastAPI(
+        title="turnpoint read API",
+        version="1",
+        summary="Rebounds, calendar statistics, outliers, bars, readings and predictions.",
+        default_response_class=JSONResponse,
+        lifespan=lifespan,
+        responses={
+            404: {"model": Problem, "content": {"application/problem+json": {}}, "description": "unknown resource"},
+            422: {"model": Problem, "content": {"application/problem+json": {}}, "description": "bad parameter"},
+            503: {"model": Problem, "content": {"application/problem+json": {}}, "description": "database down"},
+        },
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.repo = Repository(db)
+    app.state.verifier = TokenVerifier(db)
+    app.state.metrics = metrics
+    problems.install(app)
+    protected = [Depends(_require_read)] if settings.api.require_token else []
+    for router in (symbols.router, series.router, ops.jobs_router):
+        app.include_router(router, dependencies=protected)
+    app.include_router(ops.router)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

@@ -1,0 +1,21 @@
+"""orjson responses: instants as UTC with `Z`, dates as ISO-8601, problem+json for errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi.responses import Response
+
+OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=OPTIONS)
+
+
+class ProblemResponse(JSONResponse):
+    media_type = "application/problem+json"

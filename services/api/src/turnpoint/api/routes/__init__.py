@@ -1,0 +1,23 @@
+"""HTTP routes, grouped by what they read."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from turnpoint.api.repository import Repository
+from turnpoint.api.settings import ApiSettings
+
+
+def _repo(request: Request) -> Repository:
+    repo: Repository = request.app.state.repo
+    return repo
+
+
+def _settings(request: Request) -> ApiSettings:
+    settings: ApiSettings = request.app.state.settings
+    return settings
+
+
+Repo = Annotated[Repository, Depends(_repo)]
+Settings = Annotated[ApiSettings, Depends(_settings)]

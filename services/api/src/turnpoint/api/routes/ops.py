@@ -1,0 +1,42 @@
+"""Operations: liveness, readiness, Prometheus metrics, job freshness."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from turnpoint.api import schemas as s
+from turnpoint.api.responses import JSONResponse
+from turnpoint.api.routes import Repo
+from turnpoint.core.contracts import utcnow
+
+router = APIRouter(tags=["operations"])
+jobs_router = APIRouter(prefix="/v1", tags=["jobs"])
+
+
+@router.get("/healthz", response_model=s.Health, summary="Liveness (the process answers)")
+async def healthz(request: Request) -> JSONResponse:
+    """Does not touch the database (see /readyz), so a database outage never restarts the API."""
+    return JSONResponse({"status": "ok", "service": "api", "pool": request.app.state.db.pool_stats()})
+
+
+@router.get("/readyz", response_model=s.Health, summary="Readiness (the database answers)",
+            responses={503: {"model": s.Health}})
+async def readyz(request: Request) -> JSONResponse:
+    ok, detail = await request.app.state.db.ping()
+    request.app.state.metrics.db_up.set(1 if ok else 0)
+    return JSONResponse({"status": "ok" if ok else "unavailable", **detail}, status_code=200 if ok else 503)
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(request: Request) -> Response:
+    m = request.app.state.metrics
+    stats = request.app.state.db.pool_stats()
+    m.pool_size.set(stats["size"])
+    m.pool_idle.set(stats["idle"])
+    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@jobs_router.get("/jobs", response_model=s.Page[s.JobOut], summary="Freshness of each job")
+async def jobs(repo: Repo) -> JSONResponse:
+    return JSONResponse(await repo.jobs(utcnow()))

@@ -1,0 +1,190 @@
+"""Response models: they document the API (OpenAPI at /docs); handlers return orjson bytes directly.
+
+Instants are ISO-8601 UTC with `Z`; dates are ISO-8601 calendar dates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Generic, Literal, TypeVar
+
+from pydantic import BaseModel, Field
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = Field(description="pass as `cursor` to get the next page; null on the last page")
+
+
+class BarOut(BaseModel):
+    start: dt.date
+    end: dt.date
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    bars: int
+
+
+class LegOut(BaseModel):
+    symbol: str
+    gtype: str
+    start_date: dt.date
+    start_value: float
+    end_date: dt.date
+    end_value: float
+    bars: int
+    change: float
+    pct: float
+    direction: Literal["up", "down"]
+
+
+class StateOut(BaseModel):
+    symbol: str
+    gtype: str
+    threshold: float
+    direction: Literal["none", "up", "down"]
+    pivot_date: dt.date
+    pivot_value: float
+    extreme_date: dt.date
+    extreme_value: float
+    last_date: dt.date
+    last_value: float
+    bars_since_pivot: int
+    pct_from_pivot: float
+    pct_from_extreme: float
+    updated_at: dt.datetime | None
+
+
+class LegCount(BaseModel):
+    legs: int
+    mean_pct: float | None
+
+
+class WindowOut(BaseModel):
+    symbol: str
+    gtype: str
+    days: int
+    trading_days: int = Field(description="trading days found (fewer than `days` for a young symbol)")
+    from_: dt.date = Field(alias="from")
+    to: dt.date
+    up: LegCount
+    down: LegCount
+
+
+class StatOut(BaseModel):
+    series: str
+    period: str
+    start: dt.date = Field(description="local start date of the period in the time zone `tz`")
+    weekday: int | None = Field(description="ISO weekday 1..7 for *-weekday periods, else null")
+    count: int
+    mean: float
+    std: float
+    min: float
+    max: float
+    tz: str
+
+
+class StatsPage(Page[StatOut]):
+    tz: str = Field(description="IANA time zone of the calendar keys (`start`)")
+
+
+class OutlierOut(BaseModel):
+    series: str
+    ts: dt.datetime
+    value: float
+    mean: float
+    std: float
+    direction: Literal["high", "low"]
+    k: float
+    window_days: int
+
+
+class ReadingOut(BaseModel):
+    series: str
+    ts: dt.datetime
+    value: float
+    unit: str | None
+
+
+class LatestReading(BaseModel):
+    ts: dt.datetime
+    value: float
+    unit: str | None
+
+
+class SeriesOut(BaseModel):
+    series: str
+    latest: LatestReading
+
+
+class PredictionOut(BaseModel):
+    model: str
+    version: str
+    kind: str
+    target: str
+    asof: dt.datetime
+    horizon: int
+    values: list[float]
+    trace_id: str | None
+
+
+class JobOut(BaseModel):
+    job: str
+    status: str
+    last_success: dt.datetime | None
+    rows: int | None
+    detail: str | None
+    updated_at: dt.datetime | None
+    age_seconds: float | None = Field(description="seconds since last_success")
+
+
+class LatestBar(BaseModel):
+    date: dt.date
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+class SymbolState(BaseModel):
+    gtype: str
+    direction: Literal["none", "up", "down"]
+    pivot_date: dt.date
+    pivot_value: float
+    extreme_date: dt.date
+    extreme_value: float
+    last_date: dt.date
+    last_value: float
+    bars_since_pivot: int
+    pct_from_pivot: float
+    pct_from_extreme: float
+
+
+class SymbolRow(BaseModel):
+    symbol: str
+    name: str | None
+    market: str | None
+    status: str | None
+    designations: list[str] | None
+    bar: LatestBar | None = Field(description="the latest daily bar")
+    state: SymbolState | None = Field(description="current rebound state for the requested gtype")
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[dict[str, str]] | None = None

@@ -1,0 +1,44 @@
+"""A seeded database (real migrations, real PostgreSQL) and an in-process client of the API for the module."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import psycopg
+import pytest
+from api_seed import migrate, seed
+from psycopg.conninfo import make_conninfo
+from turnpoint.api.app import build_app
+from turnpoint.api.settings import ApiOptions, ApiSettings
+
+
+@pytest.fixture(scope="module")
+def seeded_url(database_url: str) -> Iterator[str]:
+    name = f"api_{uuid.uuid4().hex[:10]}"
+    admin = make_conninfo(database_url, dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_conninfo(database_url, dbname=name)
+    try:
+        migrate(url)
+        with psycopg.connect(url) as conn:
+            seed(conn)
+        yield url
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def api_settings(url: str, **options: object) -> ApiSettings:
+    return ApiSettings(database_url=url, environment="test", api=ApiOptions(**options))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+async def client(seeded_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    app = build_app(api_settings(seeded_url))
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://api", timeout=10
+    ) as c:
+        yield c
