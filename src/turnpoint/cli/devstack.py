@@ -1,4 +1,334 @@
-"""Placeholder: the batch commands are being written."""
-import typer
+"""`turnpoint dev up | down | status | wait-idle | topics`: the embedded stack on one machine.
 
-app = typer.Typer(no_args_is_help=True)
+`up` starts a Tansu broker and PostgreSQL 16 (unless `TURNPOINT_KAFKA__BOOTSTRAP_SERVERS` /
+`TURNPOINT_DATABASE_URL` / `DATABASE_URL` name existing ones), creates topics and tables, then starts
+every installed service under a supervisor that restarts them. Everything lives under one folder
+(`TURNPOINT_HOME`, default `./.turnpoint`): data, logs and `stack.json`, which later commands read.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from turnpoint.cli import embedded
+from turnpoint.core import topics
+from turnpoint.core.settings import KafkaSettings, TurnpointSettings
+
+app = typer.Typer(no_args_is_help=True, help="The embedded stack: broker, database and every service.")
+console = Console(stderr=True)
+
+DEFAULT_KAFKA_PORT = 9092
+DEFAULT_PG_PORT = 5433
+
+
+@dataclass
+class ServiceSpec:
+    name: str
+    command: list[str]
+    port: int
+
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "turnpoint.cli.main", *self.command]
+
+
+# service, the CLI words that run it, and the CLI module that must exist for it to be started
+SERVICES: tuple[tuple[str, list[str], str], ...] = (
+    ("transform", ["transform", "worker"], "turnpoint.transform.cli"),
+    ("loader", ["loader", "run"], "turnpoint.loader.cli"),
+    ("api", ["api", "serve"], "turnpoint.api.cli"),
+    ("ingest", ["ingest", "run"], "turnpoint.ingest.cli"),
+    ("model", ["model", "run"], "turnpoint.model.cli"),
+)
+
+
+def home_dir() -> Path:
+    return Path(os.environ.get("TURNPOINT_HOME", ".turnpoint")).resolve()
+
+
+def _has_command(module: str, words: list[str]) -> bool:
+    """Is the service installed and does its CLI offer the command that runs it?"""
+    if importlib.util.find_spec(module) is None:
+        return False
+    import typer.main
+
+    sub = importlib.import_module(module).app
+    group = typer.main.get_group(sub)
+    return words[-1] in group.commands
+
+
+@dataclass
+class Stack:
+    home: Path
+    bootstrap: str
+    database_url: str
+    broker_pid: int | None = None
+    pgdata: str | None = None
+    services: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def state_file(self) -> Path:
+        return self.home / "stack.json"
+
+    def save(self) -> None:
+        self.state_file.write_text(json.dumps(self.__dict__, default=str, indent=2))
+
+    @classmethod
+    def load(cls, home: Path) -> Stack | None:
+        try:
+            data = json.loads((home / "stack.json").read_text())
+        except FileNotFoundError:
+            return None
+        data["home"] = Path(data["home"])
+        return cls(**data)
+
+    def supervisor(self) -> dict[str, Any]:
+        try:
+            return dict(json.loads((self.home / "services.json").read_text()))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+
+def service_env(stack: Stack, base: TurnpointSettings) -> dict[str, str]:
+    """Environment every service process gets: where the broker and database are, and its folders."""
+    h = stack.home
+    return {
+        "TURNPOINT_KAFKA__BOOTSTRAP_SERVERS": stack.bootstrap,
+        "TURNPOINT_DATABASE_URL": stack.database_url,
+        "TURNPOINT_TZ": base.tz,
+        "TURNPOINT_ENVIRONMENT": base.environment,
+        "TURNPOINT_TRANSFORM__DATA_DIR": str(h / "transform"),
+        "TURNPOINT_MODEL__REGISTRY_DIR": os.environ.get("TURNPOINT_MODEL__REGISTRY_DIR", str(h / "models")),
+        "TURNPOINT_MODEL__LOG_DIR": str(h / "logs" / "inference"),
+        "TURNPOINT_INGEST__DROP_DIR": os.environ.get("TURNPOINT_INGEST__DROP_DIR", str(h / "drop")),
+        "TURNPOINT_INGEST__SPOOL_DIR": str(h / "spool"),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def up(ports: dict[str, int] | None = None, wait: float = 120.0, quiet: bool = False) -> Stack:
+    """Start (or find running) the embedded stack; return it once every service reports healthy."""
+    t0 = time.monotonic()
+    home = home_dir()
+    existing = Stack.load(home)
+    if existing is not None and embedded.pid_alive(existing.supervisor().get("supervisor")):
+        if not quiet:
+            console.print(f"[green]stack already running[/] ({home})")
+        return existing
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "logs").mkdir(exist_ok=True)
+    base = TurnpointSettings()
+    ports = {**topics.PORTS, **(ports or {})}
+
+    env_kafka = os.environ.get("TURNPOINT_KAFKA__BOOTSTRAP_SERVERS")
+    if env_kafka:
+        bootstrap, broker_pid = env_kafka, None
+        embedded.wait_for_broker(bootstrap, 30)
+    else:
+        port = DEFAULT_KAFKA_PORT if not embedded.port_open("127.0.0.1", DEFAULT_KAFKA_PORT) else embedded.free_port()
+        broker = embedded.start_broker(port, home / "logs" / "broker.log")
+        bootstrap, broker_pid = broker.bootstrap, broker.pid
+
+    env_db = os.environ.get("TURNPOINT_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    if env_db:
+        database_url, pgdata = env_db, None
+    else:
+        pgdir = home / "pg"
+        pg_port = DEFAULT_PG_PORT
+        if (pgdir / "postmaster.pid").exists() and embedded.pid_alive(embedded._postmaster_pid(pgdir)):
+            pg_port = int((pgdir / "postmaster.pid").read_text().splitlines()[3])
+        elif embedded.port_open("127.0.0.1", pg_port):
+            pg_port = embedded.free_port()
+        pg = embedded.start_postgres(pgdir, pg_port)
+        database_url, pgdata = pg.url, str(pg.pgdata)
+
+    stack = Stack(home=home, bootstrap=bootstrap, database_url=database_url, broker_pid=broker_pid, pgdata=pgdata)
+    kafka = KafkaSettings(bootstrap_servers=bootstrap)
+    from turnpoint.core.kafka import ensure_topics
+
+    ensure_topics(kafka)
+    env = service_env(stack, base)
+    if _has_command("turnpoint.loader.cli", ["migrate"]):
+        _run_cli(["loader", "migrate"], env, home / "logs" / "migrate.log")
+    for name, words, module in SERVICES:
+        if _has_command(module, words):
+            spec = ServiceSpec(name, words, ports[name])
+            senv = {**env, f"TURNPOINT_{name.upper()}__PORT": str(spec.port)}
+            stack.services.append({"name": name, "argv": spec.argv(), "env": senv, "port": spec.port,
+                                   "cwd": str(Path.cwd())})
+    stack.save()
+    with (home / "logs" / "supervisor.log").open("ab") as log:
+        subprocess.Popen(
+            [sys.executable, "-m", "turnpoint.cli.supervisor", str(home)], stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+    wait_healthy(stack, wait)
+    if not quiet:
+        console.print(f"[green]stack healthy[/] in {time.monotonic() - t0:.1f}s")
+        print_status(stack)
+    return stack
+
+
+def _run_cli(words: list[str], env: dict[str, str], log_path: Path) -> None:
+    with log_path.open("ab") as log:
+        done = subprocess.run(
+            [sys.executable, "-m", "turnpoint.cli.main", *words], env={**os.environ, **env}, stdout=log,
+            stderr=subprocess.STDOUT, check=False,
+        )
+    if done.returncode != 0:
+        console.print(f"[red]`turnpoint {' '.join(words)}` failed[/]; see {log_path}")
+        raise typer.Exit(1)
+
+
+def health(service: dict[str, Any], timeout: float = 1.0) -> tuple[bool, str]:
+    url = f"http://127.0.0.1:{service['port']}/healthz"
+    try:
+        r = httpx.get(url, timeout=timeout)
+    except httpx.HTTPError as exc:
+        return False, type(exc).__name__
+    return r.status_code == 200, f"{r.status_code}"
+
+
+def wait_healthy(stack: Stack, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    pending = {s["name"]: s for s in stack.services}
+    while pending and time.monotonic() < deadline:
+        for name, svc in list(pending.items()):
+            if health(svc)[0]:
+                del pending[name]
+        time.sleep(0.3)
+    if pending:
+        names = ", ".join(sorted(pending))
+        console.print(f"[red]not healthy after {timeout:.0f}s: {names}[/]; logs in {stack.home / 'logs'}")
+        raise typer.Exit(1)
+
+
+def print_status(stack: Stack) -> None:
+    table = Table(title=f"turnpoint dev stack ({stack.home})")
+    for col in ("component", "pid", "address", "health"):
+        table.add_column(col)
+    table.add_row("broker", str(stack.broker_pid or "external"), stack.bootstrap,
+                  "up" if stack.broker_pid is None or embedded.pid_alive(stack.broker_pid) else "down")
+    pg_pid = embedded._postmaster_pid(Path(stack.pgdata)) if stack.pgdata else None
+    table.add_row("postgres", str(pg_pid or "external"), stack.database_url,
+                  "up" if stack.pgdata is None or embedded.pid_alive(pg_pid) else "down")
+    sup = {s["name"]: s for s in stack.supervisor().get("services", [])}
+    for svc in stack.services:
+        ok, detail = health(svc)
+        info = sup.get(svc["name"], {})
+        restarts = f", {info['restarts']} restarts" if info.get("restarts") else ""
+        table.add_row(svc["name"], str(info.get("pid") or "-"), f"http://127.0.0.1:{svc['port']}",
+                      ("healthy" if ok else f"unhealthy ({detail})") + restarts)
+    Console().print(table)
+
+
+def down(purge: bool = False) -> None:
+    home = home_dir()
+    stack = Stack.load(home)
+    if stack is None:
+        console.print("no stack state found; nothing to stop")
+        return
+    embedded.stop_pid(stack.supervisor().get("supervisor"), timeout=30)
+    for svc in stack.supervisor().get("services", []):
+        embedded.stop_pid(svc.get("pid"), timeout=5)
+    embedded.stop_pid(stack.broker_pid)
+    if stack.pgdata:
+        embedded.stop_postgres(Path(stack.pgdata))
+    stack.state_file.unlink(missing_ok=True)
+    if purge:
+        shutil.rmtree(home, ignore_errors=True)
+    console.print("[green]stack stopped[/]")
+
+
+def lags(stack: Stack) -> dict[str, int]:
+    from turnpoint.core.kafka import group_lag
+
+    kafka = KafkaSettings(bootstrap_servers=stack.bootstrap)
+    running = {s["name"] for s in stack.services}
+    out: dict[str, int] = {}
+    for group in topics.GROUPS:
+        service = group.group_id.removeprefix("turnpoint-")
+        if service in running:
+            out[group.group_id] = group_lag(kafka, group.group_id, [t.name for t in group.inputs])
+    return out
+
+
+def wait_idle(stack: Stack, timeout: float = 600.0, settle: float = 1.0) -> dict[str, int]:
+    """Return when every consumer group has committed everything (twice in a row), else raise Exit(1).
+
+    The loader commits offsets only after its database transaction, so zero lag there means flushed.
+    """
+    deadline = time.monotonic() + timeout
+    quiet_rounds = 0
+    current: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        current = lags(stack)
+        quiet_rounds = quiet_rounds + 1 if all(v == 0 for v in current.values()) else 0
+        if quiet_rounds >= 2:
+            return current
+        time.sleep(settle)
+    console.print(f"[red]still busy after {timeout:.0f}s[/]: {current}")
+    raise typer.Exit(1)
+
+
+def require_stack() -> Stack:
+    stack = Stack.load(home_dir())
+    if stack is None:
+        console.print(f"[red]no stack running[/] under {home_dir()}; start it with `turnpoint dev up`")
+        raise typer.Exit(1)
+    return stack
+
+
+@app.command("up")
+def up_cmd(
+    api_port: int = typer.Option(topics.PORTS["api"], help="Port of the read API."),
+    wait: float = typer.Option(120.0, help="Seconds to wait for every service to report healthy."),
+) -> None:
+    """Start the broker, the database and every service in the background (safe to run twice)."""
+    up({"api": api_port}, wait=wait)
+
+
+@app.command("down")
+def down_cmd(purge: bool = typer.Option(False, help="Also delete the data folder.")) -> None:
+    """Stop every service, the broker and the database."""
+    down(purge)
+
+
+@app.command("status")
+def status_cmd() -> None:
+    """Show each process, its address and health."""
+    print_status(require_stack())
+
+
+@app.command("wait-idle")
+def wait_idle_cmd(timeout: float = typer.Option(600.0, help="Give up after this many seconds (exit 1).")) -> None:
+    """Return when every consumer group has no lag and the loader has flushed."""
+    t0 = time.monotonic()
+    wait_idle(require_stack(), timeout)
+    console.print(f"idle after {time.monotonic() - t0:.1f}s")
+
+
+@app.command("topics")
+def topics_cmd(
+    bootstrap: str = typer.Option(None, help="Bootstrap servers (default: the settings)."),
+) -> None:
+    """Create every topic of the catalogue that does not exist yet (also the compose/k8s init job)."""
+    from turnpoint.core.kafka import ensure_topics
+
+    settings = TurnpointSettings()
+    kafka = settings.kafka.model_copy(update={"bootstrap_servers": bootstrap}) if bootstrap else settings.kafka
+    created = ensure_topics(kafka)
+    console.print(f"created {len(created)} topics" + (f": {', '.join(created)}" if created else ""))

@@ -21,18 +21,20 @@ PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", ""}
 class KafkaSettings(BaseModel):
     """How to reach the broker, and the client timings that matter for it."""
 
-    bootstrap_servers: str = "127.0.0.1:9092"
-    client_id: str = "turnpoint"
+    bootstrap_servers: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated")
+    client_id: str = Field(default="turnpoint", description="client.id prefix")
     # A new consumer group joins in ~3 s with 6 s against Tansu, ~23 s with librdkafka's default 45 s.
-    session_timeout_ms: int = Field(default=6000, ge=1000)
-    heartbeat_interval_ms: int = Field(default=1000, ge=100)
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: str | None = None
+    session_timeout_ms: int = Field(default=6000, ge=1000, description="consumer session timeout (6 s: groups join in ~3 s)")
+    heartbeat_interval_ms: int = Field(default=1000, ge=100, description="consumer heartbeat interval")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+    )
+    sasl_mechanism: str | None = Field(default=None, description="e.g. SCRAM-SHA-512")
     sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
-    topic_prefix: str = ""
-    partitions: int = Field(default=4, ge=1, le=1024)
-    replication_factor: int = Field(default=1, ge=1)
+    sasl_password: SecretStr | None = Field(default=None, description="secret; never logged")
+    topic_prefix: str = Field(default="", description="prefix of every topic name (isolation of tests/tenants)")
+    partitions: int = Field(default=4, ge=1, le=1024, description="partitions of topics turnpoint creates")
+    replication_factor: int = Field(default=1, ge=1, description="replication factor of topics turnpoint creates")
 
     def client_config(self) -> dict[str, Any]:
         """librdkafka connection properties shared by producers, consumers and admin clients."""
@@ -60,17 +62,20 @@ class TurnpointSettings(BaseSettings):
         populate_by_name=True,
     )
 
-    environment: Literal["development", "test", "production"] = "development"
-    service_name: str = "turnpoint"
+    environment: Literal["development", "test", "production"] = Field(
+        default="development", description="development, test or production (refuses placeholder secrets)"
+    )
+    service_name: str = Field(default="turnpoint", description="service.name in logs")
     kafka: KafkaSettings = KafkaSettings()
     database_url: SecretStr = Field(
         default=SecretStr("postgresql://turnpoint@127.0.0.1:5432/turnpoint"),
         validation_alias=AliasChoices("TURNPOINT_DATABASE_URL", "DATABASE_URL", "database_url"),
+        description="PostgreSQL URL (secret; DATABASE_URL is accepted too)",
     )
-    tz: str = "UTC"
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_format: Literal["json", "console"] = "json"
-    host: str = "127.0.0.1"
+    tz: str = Field(default="UTC", description="IANA time zone of calendar boundaries (demo: Asia/Seoul)")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="log level")
+    log_format: Literal["json", "console"] = Field(default="json", description="json (ECS) or console")
+    host: str = Field(default="127.0.0.1", description="address HTTP endpoints bind to (0.0.0.0 in containers)")
 
     @field_validator("tz")
     @classmethod

@@ -1,0 +1,98 @@
+"""A small process supervisor for the embedded stack: starts each service, restarts it if it dies.
+
+Run detached by `turnpoint dev up`; SIGTERM stops every child (SIGTERM, then SIGKILL after a grace
+period) and exits. Children's pids are written to `<home>/services.json` for `dev status`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from turnpoint.cli.embedded import stop_pid
+
+BACKOFF_MAX = 30.0
+
+
+class Child:
+    def __init__(self, spec: dict[str, Any], logs: Path) -> None:
+        self.spec = spec
+        self.log_path = logs / f"{spec['name']}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+        self.next_start = 0.0
+        self.backoff = 1.0
+        self.started_at = 0.0
+
+    def start(self) -> None:
+        env = {**os.environ, **self.spec["env"]}
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                self.spec["argv"], env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=self.spec.get("cwd"), start_new_session=True,
+            )
+        self.started_at = time.monotonic()
+
+    def poll(self) -> None:
+        now = time.monotonic()
+        if self.proc is None:
+            if now >= self.next_start:
+                self.start()
+            return
+        if self.proc.poll() is None:
+            if now - self.started_at > 60:
+                self.backoff = 1.0  # it ran long enough: a later crash starts the backoff afresh
+            return
+        with self.log_path.open("a") as log:
+            log.write(f"\n[supervisor] {self.spec['name']} exited with {self.proc.returncode}; "
+                      f"restarting in {self.backoff:.0f}s\n")
+        self.proc = None
+        self.restarts += 1
+        self.next_start = now + self.backoff
+        self.backoff = min(self.backoff * 2, BACKOFF_MAX)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_pid(self.proc.pid, timeout=15)
+            self.proc.wait(timeout=5)
+
+    def describe(self) -> dict[str, Any]:
+        pid = self.proc.pid if self.proc is not None and self.proc.poll() is None else None
+        return {"name": self.spec["name"], "pid": pid, "port": self.spec.get("port"), "restarts": self.restarts,
+                "log": str(self.log_path)}
+
+
+def main(home: Path) -> None:
+    specs = json.loads((home / "stack.json").read_text())["services"]
+    logs = home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    children = [Child(s, logs) for s in specs]
+    stopping = False
+
+    def on_term(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    state = home / "services.json"
+    while not stopping:
+        for child in children:
+            child.poll()
+        tmp = state.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"supervisor": os.getpid(), "services": [c.describe() for c in children]}))
+        tmp.replace(state)
+        time.sleep(0.5)
+    for child in children:
+        child.stop()
+    state.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
