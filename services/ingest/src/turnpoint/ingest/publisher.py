@@ -1,0 +1,124 @@
+"""Producing envelopes to Kafka: batching by key, delivery accounting and dead letters.
+
+A `Publisher` owns one confluent-kafka producer. It never flushes per message: callers `poll()` as they go
+and `flush()` once at the end (files) or per request (HTTP, which must answer only after the acks).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import KafkaError, Message, Producer
+from turnpoint.core.kafka import dead_letter_value, make_producer
+from turnpoint.core.serde import encode_items
+from turnpoint.core.settings import KafkaSettings
+from turnpoint.core.topics import TopicSpec
+
+SERVICE = "ingest"
+DeliveryCallback = Callable[[KafkaError | None, Message], None]
+
+
+@dataclass
+class DeliveryStats:
+    """Counters updated by delivery reports (from the producer's poll thread)."""
+
+    messages_sent: int = 0
+    messages_acked: int = 0
+    items_acked: int = 0
+    messages_failed: int = 0
+    items_failed: int = 0
+    last_error: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+class Publisher:
+    """Sends item batches of one key as envelopes; counts what the broker acknowledged."""
+
+    def __init__(self, kafka: KafkaSettings, producer: Producer | None = None, **overrides: Any) -> None:
+        self.kafka = kafka
+        self.producer = producer if producer is not None else make_producer(kafka, **overrides)
+        self.stats = DeliveryStats()
+
+    def topic(self, spec: TopicSpec) -> str:
+        return spec.full_name(self.kafka.topic_prefix)
+
+    def dead_letter_topic(self, spec: TopicSpec) -> str:
+        assert spec.dead_letter is not None
+        return f"{self.kafka.topic_prefix}{spec.dead_letter}"
+
+    def _report(self, n_items: int, extra: DeliveryCallback | None) -> DeliveryCallback:
+        stats = self.stats
+
+        def on_delivery(err: KafkaError | None, msg: Message) -> None:
+            with stats.lock:
+                if err is None:
+                    stats.messages_acked += 1
+                    stats.items_acked += n_items
+                else:
+                    stats.messages_failed += 1
+                    stats.items_failed += n_items
+                    stats.last_error = str(err)
+            if extra is not None:
+                extra(err, msg)
+
+        return on_delivery
+
+    def produce_raw(
+        self, topic: str, key: str | bytes | None, value: bytes, n_items: int = 1,
+        on_delivery: DeliveryCallback | None = None,
+    ) -> None:
+        """Produce one message, waiting for queue space instead of failing when the local queue is full."""
+        cb = self._report(n_items, on_delivery)
+        while True:
+            try:
+                self.producer.produce(topic, key=key, value=value, on_delivery=cb)
+                break
+            except BufferError:
+                self.producer.poll(0.05)
+        with self.stats.lock:
+            self.stats.messages_sent += 1
+        self.producer.poll(0)
+
+    def send(
+        self, spec: TopicSpec, key: str, items: Sequence[dict[str, Any]],
+        on_delivery: DeliveryCallback | None = None,
+    ) -> None:
+        self.produce_raw(self.topic(spec), key, encode_items(items), len(items), on_delivery)
+
+    def send_batched(
+        self, spec: TopicSpec, key: str, items: Sequence[dict[str, Any]], batch_size: int,
+        on_delivery: DeliveryCallback | None = None,
+    ) -> int:
+        """Send items of one key in envelopes of at most `batch_size`, in order; returns messages sent."""
+        n = 0
+        for i in range(0, len(items), batch_size):
+            self.send(spec, key, items[i : i + batch_size], on_delivery)
+            n += 1
+        return n
+
+    def dead_letter(
+        self, spec: TopicSpec, reason: str, detail: str, payload: bytes | str, key: str | None = None,
+        source_topic: str | None = None, partition: int | None = None, offset: int | None = None,
+    ) -> None:
+        value = dead_letter_value(
+            reason=reason, detail=detail, service=SERVICE, payload=payload, key=key,
+            source_topic=source_topic, partition=partition, offset=offset,
+        )
+        self.produce_raw(self.dead_letter_topic(spec), key, value, n_items=0)
+
+    def flush(self, timeout: float) -> int:
+        """Wait for outstanding deliveries; returns how many messages are still in flight (0: all reported)."""
+        return int(self.producer.flush(timeout))
+
+    def close(self, timeout: float = 10.0) -> int:
+        return self.flush(timeout)
+
+
+def group_by_key(items: Iterable[dict[str, Any]], key_field: str) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        out.setdefault(item[key_field], []).append(item)
+    return out

@@ -1,0 +1,36 @@
+"""Settings of the ingest service: `TURNPOINT_INGEST__*` (one nested group, see `IngestConfig`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from turnpoint.core.settings import TurnpointSettings
+from turnpoint.core.topics import PORTS
+
+
+class IngestConfig(BaseModel):
+    """What `turnpoint ingest run` serves and watches; every field is `TURNPOINT_INGEST__<FIELD>`."""
+
+    port: int = Field(default=PORTS["ingest"], ge=0, le=65535)
+    # Items per Kafka message for files and HTTP batches (one envelope holds many items of one key).
+    batch_size: int = Field(default=500, ge=1, le=10000)
+    # The drop folder the watcher ingests market files from (disabled when unset).
+    drop_dir: Path | None = None
+    drop_poll_seconds: float = Field(default=1.0, gt=0)
+    # A YAML or TOML file describing serial ports (none when unset).
+    serial_config: Path | None = None
+    # Local durable spool for records Kafka did not take (serial and HTTP paths).
+    spool_dir: Path = Path("var/ingest-spool")
+    spool_retention_days: int = Field(default=7, ge=1)
+    spool_segment_bytes: int = Field(default=16 * 1024 * 1024, ge=4096)
+    # HTTP write API limits.
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_batch_items: int = Field(default=10000, ge=1)
+    ack_timeout_seconds: float = Field(default=10.0, gt=0)
+    idempotency_ttl_hours: int = Field(default=24, ge=1)
+
+
+class IngestSettings(TurnpointSettings):
+    service_name: str = "ingest"
+    ingest: IngestConfig = IngestConfig()
