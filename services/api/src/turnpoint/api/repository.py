@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from turnpoint.api import cursor
+from turnpoint.api import cursor, symbol_list
 from turnpoint.api.db import Database
 from turnpoint.api.errors import NotFound
 from turnpoint.api.pages import page
@@ -217,3 +217,10 @@ class Repository:
 
 def _latest_reading(r: Any) -> dict[str, Any]:
     return {"series": r["series"], "latest": {"ts": r["ts"], "value": r["value"], "unit": r["unit"]}}
+
+
+async def symbol_page(db: Database, f: symbol_list.SymbolFilter, limit: int, token: str | None) -> dict[str, Any]:
+    """One page of the symbols list: a single statement (see symbol_list)."""
+    after = symbol_list.decode_cursor(f, token) if token else None
+    sql, args = symbol_list.build(f, limit, after)
+    return symbol_list.to_page(f, await db.fetch(sql, *args), limit)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from turnpoint.api import schemas as s
@@ -19,10 +19,31 @@ from turnpoint.api.params import (
     ToInstant,
     instant_bound,
 )
+from turnpoint.api.repository import symbol_page
 from turnpoint.api.responses import JSONResponse
 from turnpoint.api.routes import Repo, Settings
+from turnpoint.api.symbol_list import Order, SortName, SymbolFilter
 
 router = APIRouter(prefix="/v1/symbols", tags=["symbols"])
+
+
+@router.get("", response_model=s.Page[s.SymbolRow], summary="Symbols with latest bar and rebound state")
+async def symbols(
+    repo: Repo,
+    gtype: Annotated[GTypeParam, Query(description="the graph type whose state is shown, filtered and sorted")] = "close",
+    market: Annotated[str | None, Query(max_length=64)] = None,
+    direction: Literal["none", "up", "down"] | None = None,
+    min_pct: Annotated[float | None, Query(description="minimum pct_from_pivot", ge=-1e9, le=1e9)] = None,
+    max_pct: Annotated[float | None, Query(description="maximum pct_from_pivot", ge=-1e9, le=1e9)] = None,
+    q: Annotated[str | None, Query(max_length=64, description="substring of the symbol or its name")] = None,
+    sort: SortName = "symbol",
+    order: Order = "asc",
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> JSONResponse:
+    """The legacy main view. Rows without a value in the sort column come last."""
+    f = SymbolFilter(gtype, market, direction, min_pct, max_pct, q, sort, order)
+    return JSONResponse(await symbol_page(repo.db, f, limit, cursor))
 
 
 @router.get("/{symbol}/bars", response_model=s.Page[s.BarOut], summary="Bars of one interval")
