@@ -1,0 +1,133 @@
+"""A batch: the messages consumed since the last flush, decoded into per-table upserts and deletions.
+
+Within a batch, the last item for a key wins (a later revision replaces an earlier one, a tombstone
+removes an earlier upsert and vice versa), which is exactly the state that applying the items one by
+one would leave. Every row remembers where it came from, so that a row the database rejects can be
+dead-lettered with its topic, partition and offset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+from turnpoint.core.errors import InvalidRecord
+from turnpoint.core.serde import raw_items
+from turnpoint.loader.tables import BadItem, Row, TableSpec
+
+
+class Message(Protocol):
+    """The part of confluent_kafka.Message the loader uses (tests build plain objects)."""
+
+    def topic(self) -> str | None: ...
+    def partition(self) -> int | None: ...
+    def offset(self) -> int | None: ...
+    def key(self) -> bytes | None: ...
+    def value(self) -> bytes | None: ...
+    def error(self) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A message or item that will go to the dead-letter topic."""
+
+    reason: str
+    detail: str
+    message: Message
+    payload: bytes  # the original message value, or the single rejected item re-encoded
+
+
+Origin = tuple[int, int]  # (index of the message in the batch, index of the item in the message)
+
+
+@dataclass(slots=True)
+class TableBatch:
+    spec: TableSpec
+    # key -> (row or None for a deletion, origin)
+    ops: dict[tuple[Any, ...], tuple[Row | None, Origin]] = field(default_factory=dict)
+
+    def upserts(self) -> tuple[list[Row], list[Origin]]:
+        rows, origins = [], []
+        for row, origin in self.ops.values():
+            if row is not None:
+                rows.append(row)
+                origins.append(origin)
+        return rows, origins
+
+    def deletions(self) -> tuple[list[tuple[Any, ...]], list[Origin]]:
+        keys, origins = [], []
+        for key, (row, origin) in self.ops.items():
+            if row is None:
+                keys.append(key)
+                origins.append(origin)
+        return keys, origins
+
+
+@dataclass(slots=True)
+class Batch:
+    """Messages decoded so far, grouped by table; `rejected` holds what failed to decode."""
+
+    tables_by_topic: dict[str, TableSpec]
+    messages: list[Message] = field(default_factory=list)
+    tables: dict[str, TableBatch] = field(default_factory=dict)
+    rejected: list[Rejected] = field(default_factory=list)
+    items: int = 0
+    # (topic, partition) -> offset of the last message seen: commit offset + 1 after the flush
+    positions: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return self.items
+
+    def add(self, msg: Message, topic_name: str) -> None:
+        """Decode one message (topic_name without the deployment's prefix) into the batch."""
+        index = len(self.messages)
+        self.messages.append(msg)
+        self.positions[(msg.topic() or "", msg.partition() or 0)] = msg.offset() or 0
+        spec = self.tables_by_topic.get(topic_name)
+        value = msg.value()
+        if spec is None:
+            self.rejected.append(Rejected("unknown-topic", f"the loader has no table for {topic_name}", msg, value or b""))
+            return
+        try:
+            items = raw_items(value)
+        except InvalidRecord as exc:
+            self.rejected.append(Rejected(exc.reason, exc.detail, msg, value or b""))
+            return
+        tb = self.tables.get(spec.name)
+        if tb is None:
+            tb = self.tables[spec.name] = TableBatch(spec)
+        ops = tb.ops
+        convert: Callable[[dict[str, Any]], Row] = spec.convert
+        key_index = spec.key_index
+        is_delete = spec.is_delete
+        for j, item in enumerate(items):
+            try:
+                if type(item) is not dict:
+                    msg = f"an item must be a JSON object, got {type(item).__name__}"
+                    raise BadItem(msg)
+                row = convert(item)
+            except BadItem as exc:
+                detail = f"item {j}: {exc}"
+                self.rejected.append(Rejected("invalid", detail, msg, orjson.dumps(item)))
+                continue
+            key = tuple([row[i] for i in key_index])
+            if is_delete is not None and is_delete(item):
+                ops[key] = (None, (index, j))
+            else:
+                ops[key] = (row, (index, j))
+            self.items += 1
+
+    def item_payload(self, origin: Origin) -> bytes:
+        """The JSON of one item of the batch, for the dead-letter topic."""
+        msg = self.messages[origin[0]]
+        return orjson.dumps(raw_items(msg.value())[origin[1]])
+
+    def drop_partitions(self, revoked: set[tuple[str, int]], topic_name: Callable[[str], str]) -> Batch:
+        """A new batch without the messages of revoked partitions (their new owner re-reads them)."""
+        fresh = Batch(self.tables_by_topic)
+        for msg in self.messages:
+            if (msg.topic() or "", msg.partition() or 0) not in revoked:
+                fresh.add(msg, topic_name(msg.topic() or ""))
+        return fresh

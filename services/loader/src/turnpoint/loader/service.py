@@ -1,0 +1,287 @@
+"""The consume → write → commit loop.
+
+One iteration collects messages until `batch_size` rows or `flush_interval_ms` have passed, writes them
+in one database transaction, sends what was rejected to the dead-letter topic, and only then commits the
+Kafka offsets. A database outage pauses consumption and retries the same flush with backoff, for as long
+as it takes; on SIGTERM the loop stops without committing what was not written (it is redelivered).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from turnpoint.core.kafka import dead_letter_value
+from turnpoint.core.observability import get_logger
+from turnpoint.loader import metrics
+from turnpoint.loader.batch import Batch, Message, Rejected
+from turnpoint.loader.errors import DatabaseUnavailable
+from turnpoint.loader.sink import Sink, isolate
+from turnpoint.loader.tables import TableSpec
+
+log = get_logger(__name__)
+
+SERVICE = "loader"
+_MAX_CONSUME = 10_000
+
+
+class Loader:
+    def __init__(
+        self,
+        *,
+        consumer: Consumer,
+        producer: Producer,
+        sink: Sink,
+        tables: Sequence[TableSpec],
+        topic_prefix: str,
+        dead_letter_topic: str,
+        batch_size: int,
+        flush_interval_s: float,
+        retry_initial_s: float,
+        retry_max_s: float,
+    ) -> None:
+        self._consumer = consumer
+        self._producer = producer
+        self._sink = sink
+        self._prefix = topic_prefix
+        self._tables_by_topic = {t.topic.name: t for t in tables}
+        self._topics = [topic_prefix + t.topic.name for t in tables]
+        self._dlq = dead_letter_topic
+        self._batch_size = batch_size
+        self._flush_interval = flush_interval_s
+        self._retry_initial = retry_initial_s
+        self._retry_max = retry_max_s
+        self._batch = Batch(self._tables_by_topic)
+        self._paused = False
+        self.state = "starting"
+        self.last_flush: float | None = None
+        self.last_error: str | None = None
+        self.flushes = 0
+
+    # -- public ---------------------------------------------------------------------------------
+    @property
+    def topics(self) -> list[str]:
+        return list(self._topics)
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        ok = self.state in ("running", "starting")
+        return ok, {
+            "state": self.state,
+            "last_flush": self.last_flush,
+            "flushes": self.flushes,
+            "last_error": self.last_error,
+        }
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume until `stop` is set; the consumer, producer and sink are closed on the way out."""
+        self._consumer.subscribe(self._topics, on_assign=self._on_assign, on_revoke=self._on_revoke,
+                                 on_lost=self._on_revoke)
+        self.state = "running"
+        log.info("loader started", topics=self._topics)
+        try:
+            while not stop.is_set():
+                self._collect(stop)
+                if self._batch.messages:
+                    self._flush(stop)
+        finally:
+            self.state = "stopped"
+            self._batch = Batch(self._tables_by_topic)
+            try:
+                self._consumer.close()
+            finally:
+                self._producer.flush(10)
+                self._sink.close()
+            log.info("loader stopped")
+
+    # -- rebalances -----------------------------------------------------------------------------
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info("partitions assigned", partitions=[f"{p.topic}[{p.partition}]" for p in partitions])
+        if self._paused and partitions:
+            consumer.pause(partitions)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Forget the uncommitted messages of revoked partitions: their next owner reads them again."""
+        revoked = {(p.topic, p.partition) for p in partitions}
+        log.info("partitions revoked", partitions=[f"{t}[{p}]" for t, p in sorted(revoked)])
+        if revoked & set(self._batch.positions):
+            self._batch = self._batch.drop_partitions(revoked, self._base_topic)
+
+    def _base_topic(self, full: str) -> str:
+        return full[len(self._prefix):] if self._prefix and full.startswith(self._prefix) else full
+
+    # -- collect --------------------------------------------------------------------------------
+    def _collect(self, stop: threading.Event) -> None:
+        deadline: float | None = None
+        while not stop.is_set() and len(self._batch) < self._batch_size:
+            now = time.monotonic()
+            if deadline is None and self._batch.messages:
+                deadline = now + self._flush_interval
+            if deadline is not None and now >= deadline:
+                return
+            timeout = 0.2 if deadline is None else min(0.2, deadline - now)
+            want = max(1, min(_MAX_CONSUME, self._batch_size - len(self._batch)))
+            for msg in self._consumer.consume(num_messages=want, timeout=timeout):
+                self._accept(msg)
+
+    def _accept(self, msg: Any) -> None:
+        err = msg.error()
+        if err is not None:
+            if err.code() != KafkaError._PARTITION_EOF:
+                log.warning("consumer error", error=str(err), topic=msg.topic(), partition=msg.partition())
+            return
+        topic = msg.topic() or ""
+        metrics.MESSAGES.labels(topic=self._base_topic(topic)).inc()
+        self._batch.add(msg, self._base_topic(topic))
+
+    # -- flush ----------------------------------------------------------------------------------
+    def _flush(self, stop: threading.Event) -> None:
+        delay = self._retry_initial
+        attempt = 0
+        while True:
+            batch = self._batch
+            started = time.perf_counter()
+            try:
+                written, rejected = self._write(batch)
+                break
+            except DatabaseUnavailable as exc:
+                attempt += 1
+                self._sink.reset()
+                metrics.RETRIES.inc()
+                self.state = "retrying"
+                self.last_error = str(exc)
+                log.warning(
+                    "database unavailable; keeping position and retrying",
+                    error=str(exc), attempt=attempt, retry_in_s=round(delay, 3), rows=len(batch),
+                )
+                self._pause()
+                if not self._wait(stop, delay):
+                    log.warning("stopping during a retry; the uncommitted batch will be redelivered",
+                                rows=len(batch))
+                    return
+                delay = min(delay * 2, self._retry_max)
+        self._resume()
+        elapsed = time.perf_counter() - started
+        self._dead_letter([*batch.rejected, *rejected])
+        self._commit(batch)
+        self._batch = Batch(self._tables_by_topic)
+        total = sum(written.values())
+        metrics.BATCH_SECONDS.observe(elapsed)
+        metrics.BATCH_ROWS.observe(total)
+        metrics.LAST_FLUSH.set(time.time())
+        self.state = "running"
+        self.last_flush = time.time()
+        self.flushes += 1
+        if attempt:
+            log.info("database back; batch written", rows=total, attempts=attempt + 1)
+        self._update_lag(batch)
+
+    def _write(self, batch: Batch) -> tuple[dict[str, int], list[Rejected]]:
+        """Write a batch in one transaction; return rows written per table and the rows rejected."""
+        sink = self._sink
+        sink.begin()
+        written: dict[str, int] = {}
+        rejected: list[Rejected] = []
+        counts: list[tuple[str, str, int]] = []
+        for name, tb in batch.tables.items():
+            spec = tb.spec
+            keys, key_origins = tb.deletions()
+            bad = isolate(len(keys), lambda lo, hi, s=spec, k=keys: sink.delete(s, k[lo:hi]))
+            rejected += [self._rejected_row(batch, key_origins[i], e.sqlstate, e.detail) for i, e in bad]
+            rows, origins = tb.upserts()
+            bad_rows = isolate(len(rows), lambda lo, hi, s=spec, r=rows: sink.upsert(s, r[lo:hi]))
+            rejected += [self._rejected_row(batch, origins[i], e.sqlstate, e.detail) for i, e in bad_rows]
+            n = len(rows) - len(bad_rows) + len(keys) - len(bad)
+            if n:
+                written[name] = n
+            counts += [(name, "upsert", len(rows) - len(bad_rows)), (name, "delete", len(keys) - len(bad))]
+        sink.record_jobs(written)
+        sink.commit()
+        for name, op, n in counts:
+            if n:
+                metrics.ROWS.labels(table=name, op=op).inc(n)
+        return written, rejected
+
+    def _rejected_row(self, batch: Batch, origin: tuple[int, int], sqlstate: str | None, detail: str) -> Rejected:
+        msg = batch.messages[origin[0]]
+        log.warning(
+            "row rejected by the database", sqlstate=sqlstate, detail=detail, topic=msg.topic(),
+            partition=msg.partition(), offset=msg.offset(), item=origin[1],
+        )
+        reason = "constraint-violation" if (sqlstate or "").startswith("23") else "rejected-by-database"
+        return Rejected(reason, f"item {origin[1]}: [{sqlstate}] {detail}", msg, batch.item_payload(origin))
+
+    def _dead_letter(self, rejected: list[Rejected]) -> None:
+        if not rejected:
+            return
+        for r in rejected:
+            m: Message = r.message
+            value = dead_letter_value(
+                reason=r.reason, detail=r.detail, service=SERVICE, payload=r.payload,
+                source_topic=m.topic(), partition=m.partition(), offset=m.offset(), key=m.key(),
+            )
+            self._produce(value, m.key())
+            metrics.DEAD_LETTERS.labels(reason=r.reason).inc()
+            if r.reason not in ("constraint-violation", "rejected-by-database"):
+                log.warning("record dead-lettered", reason=r.reason, detail=r.detail, topic=m.topic(),
+                            partition=m.partition(), offset=m.offset())
+        # The dead letters must be durable before the offsets that skip them are committed.
+        remaining = self._producer.flush(30)
+        if remaining:
+            msg = f"{remaining} dead letters were not acknowledged by the broker"
+            raise KafkaException(msg)
+
+    def _produce(self, value: bytes, key: bytes | None) -> None:
+        while True:
+            try:
+                self._producer.produce(self._dlq, value=value, key=key)
+                return
+            except BufferError:
+                self._producer.poll(0.5)
+
+    def _commit(self, batch: Batch) -> None:
+        offsets = [TopicPartition(t, p, o + 1) for (t, p), o in batch.positions.items()]
+        if not offsets:
+            return
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            # After a rebalance the next owner re-reads from the last commit: duplicates, not losses.
+            log.warning("offset commit failed; those messages will be redelivered", error=str(exc))
+
+    # -- back-pressure --------------------------------------------------------------------------
+    def _pause(self) -> None:
+        if not self._paused:
+            self._paused = True
+            assignment = self._consumer.assignment()
+            if assignment:
+                self._consumer.pause(assignment)
+
+    def _resume(self) -> None:
+        if self._paused:
+            self._paused = False
+            assignment = self._consumer.assignment()
+            if assignment:
+                self._consumer.resume(assignment)
+
+    def _wait(self, stop: threading.Event, seconds: float) -> bool:
+        """Wait while serving the consumer (heartbeats, rebalances); False if asked to stop."""
+        deadline = time.monotonic() + seconds
+        while not stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return True
+            for msg in self._consumer.consume(num_messages=_MAX_CONSUME, timeout=min(left, 0.2)):
+                self._accept(msg)  # a partition assigned while paused: its messages join the batch
+        return False
+
+    def _update_lag(self, batch: Batch) -> None:
+        for (topic, partition), offset in batch.positions.items():
+            try:
+                _low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
+            except KafkaException:
+                continue
+            if high is not None and high >= 0:
+                metrics.LAG.labels(topic=topic, partition=str(partition)).set(max(0, high - offset - 1))
