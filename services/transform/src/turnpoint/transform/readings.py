@@ -5,7 +5,10 @@ from __future__ import annotations
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
+import datetime as dt
+
 from turnpoint.core import topics
+from turnpoint.core.algorithms import SeriesCalendar
 from turnpoint.core.contracts import Count, Reading
 from turnpoint.transform.processing import InMessage, Outbox, StateStore, TopicNames, decode
 from turnpoint.transform.settings import TransformOptions
@@ -43,9 +46,31 @@ class ReadingsProcessor:
                 by_series.setdefault(reading.series, []).append((reading, msg))
         return by_series
 
+    def state(self, series: str, store: StateStore) -> SeriesCalendar:
+        raw = store.get(series)
+        if raw is not None:
+            return SeriesCalendar.from_bytes(raw)
+        o = self.options
+        return SeriesCalendar(
+            series, tz=self.tz, allowed_lateness=dt.timedelta(days=o.lateness_days), window_days=o.window_days,
+            min_count=o.min_count, k=o.k,
+        )
+
     def process(self, msgs: list[InMessage], store: StateStore) -> Outbox:
         out = Outbox()
-        self.valid_readings(msgs, out)
+        n = self.names
+        for series, readings in self.valid_readings(msgs, out).items():
+            state = self.state(series, store)
+            update = state.apply((r.ts, r.value) for r, _ in readings)
+            if update.rejected:
+                origin = {(r.ts, r.value): (r, m) for r, m in readings}
+                for rej in update.rejected:
+                    reading, msg = origin[(rej["ts"], rej["value"])]
+                    out.dead_letter(self.dlq, msg, rej["reason"], rej["detail"], reading.model_dump_json().encode())
+            out.add(n.stats, series, update.rows)
+            out.add(n.outliers, series, update.outliers)
+            if update.accepted:
+                store.put(series, state.to_bytes(), readings[-1][1].partition)
         return out
 
 

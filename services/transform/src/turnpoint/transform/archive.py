@@ -1,0 +1,81 @@
+"""Per-symbol bar archive in the state store, chunked by calendar year.
+
+The rebound state keeps only a bounded tail of recent bars. A revision older than that tail (the
+conformance vectors have revisions 300 bars back) is applied exactly by rebuilding the symbol from this
+archive. Chunks are packed doubles (`date ordinal, open, high, low, close, volume` per bar), and only the
+years a batch touches are rewritten, so the changelog carries about one year-chunk per symbol per batch.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterable
+
+import orjson
+
+from turnpoint.transform.processing import StateStore
+
+BarValues = tuple[float, float, float, float, float]
+_WIDTH = 6
+
+
+def _key(symbol: str, suffix: str) -> str:
+    return f"{symbol}\x1f{suffix}"
+
+
+class BarArchive:
+    """Every final bar of one symbol, by date ordinal, loaded lazily per year."""
+
+    def __init__(self, symbol: str, store: StateStore) -> None:
+        self.symbol = symbol
+        self.store = store
+        raw = store.get(_key(symbol, "years"))
+        self.years: list[int] = orjson.loads(raw) if raw else []
+        self._chunks: dict[int, dict[int, BarValues]] = {}
+        self._dirty: set[int] = set()
+
+    def _chunk(self, year: int) -> dict[int, BarValues]:
+        chunk = self._chunks.get(year)
+        if chunk is None:
+            raw = self.store.get(_key(self.symbol, str(year))) if year in self.years else None
+            flat = array("d", raw or b"")
+            chunk = {
+                int(flat[i]): (flat[i + 1], flat[i + 2], flat[i + 3], flat[i + 4], flat[i + 5])
+                for i in range(0, len(flat), _WIDTH)
+            }
+            self._chunks[year] = chunk
+        return chunk
+
+    def put(self, ordinal: int, year: int, values: BarValues) -> None:
+        chunk = self._chunk(year)
+        if chunk.get(ordinal) != values:
+            chunk[ordinal] = values
+            self._dirty.add(year)
+
+    def all_bars(self) -> dict[int, BarValues]:
+        out: dict[int, BarValues] = {}
+        for year in self.years:
+            out.update(self._chunk(year))
+        for year in self._dirty:
+            out.update(self._chunk(year))
+        return out
+
+    def flush(self, partition: int) -> None:
+        """Write the chunks that changed (and the list of years when it grew)."""
+        if not self._dirty:
+            return
+        for year in sorted(self._dirty):
+            chunk = self._chunk(year)
+            flat = array("d")
+            for n in sorted(chunk):
+                flat.extend((float(n), *chunk[n]))
+            self.store.put(_key(self.symbol, str(year)), flat.tobytes(), partition)
+        years = sorted(set(self.years) | self._dirty)
+        if years != self.years:
+            self.years = years
+            self.store.put(_key(self.symbol, "years"), orjson.dumps(years), partition)
+        self._dirty.clear()
+
+
+def sorted_bars(bars: dict[int, BarValues]) -> Iterable[tuple[int, BarValues]]:
+    return sorted(bars.items())
