@@ -1,0 +1,137 @@
+"""`turnpoint model ...`: train, list and serve models, ship inference logs. Heavy imports stay inside commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, help="Train and serve ONNX models; every inference is logged (ECS).")
+train_app = typer.Typer(no_args_is_help=True, help="Train a model with the light numpy path and publish it to the registry.")
+app.add_typer(train_app, name="train")
+
+REGISTRY_HELP = "Registry folder (default: TURNPOINT_MODEL__REGISTRY_DIR or .turnpoint/models)."
+
+
+def _registry(path: Path | None) -> Path:
+    if path is not None:
+        return path
+    from turnpoint.model.settings import ModelSettings
+
+    return ModelSettings().model.registry_dir
+
+
+def _publish(trained: object, registry: Path) -> None:
+    from turnpoint.model.registry import Registry
+
+    artifact = Registry(registry).publish(trained)  # type: ignore[arg-type]
+    card = artifact.card()
+    typer.echo(f"published {artifact.name} {artifact.version} -> {artifact.path}")
+    typer.echo(card["summary"])
+
+
+@train_app.command("forecast", help="Train the 5-trading-day close forecaster on BARS.csv (symbol,date,...,close,...).")
+def train_forecast(
+    input: Path = typer.Option(..., "--input", "-i", help="Bars CSV: symbol,date,open,high,low,close,volume."),
+    registry: Path | None = typer.Option(None, "--registry", help=REGISTRY_HELP),
+    window: int = typer.Option(20, help="Daily log returns the model sees."),
+    horizon: int = typer.Option(5, help="Trading days forecast."),
+    hidden: int = typer.Option(16, help="Hidden units of the MLP candidate (0: ridge only)."),
+    epochs: int = typer.Option(300, help="Adam epochs of the MLP candidate."),
+    test_fraction: float = typer.Option(0.2, help="Share of the time range held out for the backtest."),
+) -> None:
+    from turnpoint.model import data, training
+    from turnpoint.model.errors import ModelError
+
+    try:
+        trained = training.train_forecaster(
+            data.load_bars(input), window=window, horizon=horizon, hidden=hidden, epochs=epochs,
+            test_fraction=test_fraction, source=str(input),
+        )
+        _publish(trained, _registry(registry))
+    except ModelError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@train_app.command("anomaly", help="Train the sensor anomaly scorer on READINGS.csv (series,ts,value).")
+def train_anomaly(
+    input: Path = typer.Option(..., "--input", "-i", help="Readings CSV: series,ts,value."),
+    registry: Path | None = typer.Option(None, "--registry", help=REGISTRY_HELP),
+    length: int = typer.Option(32, help="Readings per window (the last one is scored)."),
+    quantile: float = typer.Option(0.995, help="Training-score quantile used as the flag threshold."),
+    tz: str = typer.Option("UTC", help="Time zone of the SPEC outlier rule baseline."),
+    test_fraction: float = typer.Option(0.2, help="Share of the time range held out for the backtest."),
+) -> None:
+    from turnpoint.model import data, training
+    from turnpoint.model.errors import ModelError
+
+    try:
+        trained = training.train_anomaly(
+            data.load_readings(input), length=length, quantile=quantile, tz=tz, test_fraction=test_fraction,
+            source=str(input),
+        )
+        _publish(trained, _registry(registry))
+    except ModelError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command("list", help="List the registry's models and versions with their backtest summaries.")
+def list_models(registry: Path | None = typer.Option(None, "--registry", help=REGISTRY_HELP)) -> None:
+    from turnpoint.model.registry import Registry
+
+    reg = Registry(_registry(registry))
+    names = reg.names()
+    if not names:
+        typer.echo(f"registry {reg.root} is empty; train with `turnpoint model train forecast --input BARS.csv`")
+        return
+    for name in names:
+        for artifact in reg.versions(name):
+            typer.echo(f"{name} {artifact.version}: {artifact.card().get('summary', '')}")
+
+
+@app.command("demo-models", help="Make sure the registry holds both models (trains small ones if missing).")
+def demo_models(
+    registry: Path | None = typer.Option(None, "--registry", help=REGISTRY_HELP),
+    bars: Path | None = typer.Option(None, help="Bars CSV to train on (generated data when absent)."),
+    readings: Path | None = typer.Option(None, help="Readings CSV to train on (generated data when absent)."),
+) -> None:
+    from turnpoint.model.registry import ensure_demo_models
+
+    for name, version in ensure_demo_models(_registry(registry), bars, readings).items():
+        typer.echo(f"{name} {version}")
+
+
+@app.command("run", help="Serve HTTP (TURNPOINT_MODEL__PORT) and the stream worker until SIGTERM.")
+def run() -> None:
+    from turnpoint.core.observability import configure_logging
+    from turnpoint.model.bootstrap import run as serve
+    from turnpoint.model.settings import ModelSettings
+
+    settings = ModelSettings()
+    configure_logging(settings.service_name, settings.log_level, settings.log_format)
+    serve(settings)
+
+
+@app.command("ship-logs", help="Index local inference log files into Elasticsearch (idempotent by event.id).")
+def ship_logs(
+    files: list[Path] = typer.Argument(None, help="ECS JSON line files (default: every file in TURNPOINT_MODEL__LOG_DIR)."),
+    es_url: str = typer.Option("http://127.0.0.1:9200", "--es-url", help="Elasticsearch URL."),
+    prefix: str = typer.Option("turnpoint-inference", help="Index prefix (daily indices PREFIX-YYYY.MM.DD)."),
+) -> None:
+    from elasticsearch import Elasticsearch
+    from turnpoint.model.elastic import ship_files
+    from turnpoint.model.settings import ModelSettings
+
+    paths = files or sorted(ModelSettings().model.log_dir.glob("inference-*.ndjson"))
+    if not paths:
+        typer.echo("no inference log files to ship", err=True)
+        raise typer.Exit(1)
+    try:
+        ok, failed = ship_files(Elasticsearch(es_url, request_timeout=30), paths, prefix)
+    except Exception as exc:
+        typer.echo(f"error: cannot index into {es_url}: {exc}; is Elasticsearch up?", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"indexed {ok} documents, {failed} failed, from {len(paths)} file(s)")
+    raise typer.Exit(1 if failed else 0)

@@ -1,0 +1,201 @@
+"""The model service's HTTP API (FastAPI): on-demand inference, model status, health and metrics.
+
+    POST /v1/predict/forecast   {"items": [{"target": "005930", "asof": "...Z", "closes": [21+ closes]}]}
+    POST /v1/predict/anomaly    {"items": [{"target": "sensor/1", "asof": "...Z", "values": [32+ readings]}]}
+    GET  /v1/models             served versions and their cards' backtest summaries
+    POST /v1/models/reload      load newer registry versions now (the watcher also does it every few seconds)
+    GET  /healthz, GET /metrics
+
+Errors are problem+json (RFC 9457). Bodies are parsed and validated by pydantic-core straight from bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import numpy as np
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from turnpoint.model import ecs, metrics
+from turnpoint.model.errors import InvalidInput, ModelUnavailable
+from turnpoint.model.predictor import BatchResult, Predictor
+
+PROBLEM = "application/problem+json"
+INLINE_ITEMS = 64  # larger batches run on the thread pool so the event loop keeps serving small requests
+
+Target = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class ForecastItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    target: Target = "adhoc"
+    asof: AwareDatetime | None = None
+    closes: list[float] = Field(min_length=2, max_length=5000, description="daily closes, oldest first, > 0")
+
+
+class AnomalyItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    target: Target = "adhoc"
+    asof: AwareDatetime | None = None
+    values: list[float] = Field(min_length=2, max_length=5000, description="readings, oldest first; the last is scored")
+
+
+class ForecastRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    items: list[ForecastItem] = Field(min_length=1)
+
+
+class AnomalyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    items: list[AnomalyItem] = Field(min_length=1)
+
+
+def problem(status: int, title: str, detail: str, request: Request | None = None, **extra: Any) -> Response:
+    metrics.HTTP_ERRORS.labels(str(status)).inc()
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    if request is not None:
+        body["instance"] = request.url.path
+    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM)
+
+
+def _json(data: Any) -> Response:
+    return Response(orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
+
+
+def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
+
+
+def _matrix(rows: list[list[float]], width: int, field: str) -> np.ndarray:
+    for i, row in enumerate(rows):
+        if len(row) < width:
+            msg = f"item {i}: '{field}' needs at least {width} values (oldest first), got {len(row)}"
+            raise InvalidInput(msg, item=i, field=field)
+    return np.array([row[-width:] for row in rows], dtype=np.float64)
+
+
+def _items(result: BatchResult, targets: list[str], asofs: list[str], extra_key: str) -> dict[str, Any]:
+    extra = result.extra[extra_key]
+    return {
+        "model": result.model, "version": result.version, "kind": result.kind, "horizon": result.horizon,
+        "items": [
+            {"target": t, "asof": a, "values": v, extra_key: e, "trace_id": tr}
+            for t, a, v, e, tr in zip(targets, asofs, result.values, extra, result.trace_ids, strict=True)
+        ],
+    }
+
+
+def create_app(predictor: Predictor, health: Callable[[], tuple[bool, dict[str, Any]]], max_items: int = 10_000) -> FastAPI:
+    app = FastAPI(title="turnpoint model service", version=ecs.service_version(),
+                  description="On-demand inference with the registry's ONNX models; every inference is logged (ECS).")
+
+    @app.exception_handler(InvalidInput)
+    async def _invalid(request: Request, exc: InvalidInput) -> Response:
+        extra = {"errors": [{"item": exc.item, "field": exc.field, "detail": exc.detail}]}
+        return problem(422, "Invalid input", exc.detail, request, **extra)
+
+    @app.exception_handler(ModelUnavailable)
+    async def _unavailable(request: Request, exc: ModelUnavailable) -> Response:
+        return problem(503, "Model unavailable", str(exc), request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        return problem(exc.status_code, str(exc.detail), f"{request.method} {request.url.path}: {exc.detail}", request)
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> Response:
+        return problem(500, "Internal error", f"{type(exc).__name__}: the inference failed; see the service log", request)
+
+    async def _parse(request: Request, model: type[BaseModel]) -> Any:
+        body = await request.body()
+        try:
+            parsed = model.model_validate_json(body)
+        except ValidationError as exc:
+            errors = [{"loc": list(e["loc"]), "detail": e["msg"]} for e in exc.errors()[:20]]
+            first = errors[0]
+            msg = f"{'.'.join(str(p) for p in first['loc']) or 'body'}: {first['detail']}"
+            raise _Problem(problem(422, "Invalid request body", msg, request, errors=errors)) from None
+        if len(parsed.items) > max_items:
+            msg = f"{len(parsed.items)} items in one request; send at most {max_items} (TURNPOINT_MODEL__HTTP_MAX_ITEMS)"
+            raise _Problem(problem(413, "Too many items", msg, request))
+        return parsed
+
+    @app.post("/v1/predict/forecast", openapi_extra=_body_schema(ForecastRequest),
+              summary="Forecast the next closes of each window")
+    async def predict_forecast(request: Request) -> Response:
+        try:
+            req: ForecastRequest = await _parse(request, ForecastRequest)
+        except _Problem as p:
+            return p.response
+        model = predictor.store.require("forecast")
+        targets = [it.target for it in req.items]
+        asofs = [ecs.iso(it.asof) if it.asof else "" for it in req.items]
+        closes = _matrix([it.closes for it in req.items], model.width, "closes")
+        trace = ecs.trace_from_traceparent(request.headers.get("traceparent")) or ecs.new_trace_id()
+        args = (targets, [a or None for a in asofs], closes)
+
+        def run() -> BatchResult:
+            return predictor.forecast(*args, source="http", trace_ids=[trace] * len(targets), model=model)
+
+        result = run() if len(targets) <= INLINE_ITEMS else await run_in_threadpool(run)
+        return _json(_items(result, targets, asofs, "step_returns"))
+
+    @app.post("/v1/predict/anomaly", openapi_extra=_body_schema(AnomalyRequest),
+              summary="Score the last reading of each window")
+    async def predict_anomaly(request: Request) -> Response:
+        try:
+            req: AnomalyRequest = await _parse(request, AnomalyRequest)
+        except _Problem as p:
+            return p.response
+        model = predictor.store.require("anomaly")
+        targets = [it.target for it in req.items]
+        asofs = [ecs.iso(it.asof) if it.asof else "" for it in req.items]
+        values = _matrix([it.values for it in req.items], model.width, "values")
+        trace = ecs.trace_from_traceparent(request.headers.get("traceparent")) or ecs.new_trace_id()
+
+        def run() -> BatchResult:
+            return predictor.score(targets, [a or None for a in asofs], values, source="http",
+                                   trace_ids=[trace] * len(targets), model=model)
+
+        result = run() if len(targets) <= INLINE_ITEMS else await run_in_threadpool(run)
+        return _json(_items(result, targets, asofs, "step_errors"))
+
+    @app.get("/v1/models", summary="Served models, versions and backtest summaries")
+    async def models() -> Response:
+        out = predictor.store.status()
+        for kind, info in out.items():
+            m = predictor.store.get(kind)
+            if m is not None:
+                info["summary"] = m.card.get("summary")
+                info["backtest"] = m.card.get("backtest")
+                info["training_data"] = m.card.get("training_data")
+        return _json(out)
+
+    @app.post("/v1/models/reload", summary="Load newer registry versions now")
+    async def reload() -> Response:
+        changed = await run_in_threadpool(predictor.store.refresh)
+        return _json({"reloaded": changed, "models": predictor.store.status()})
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> Response:
+        ok, detail = health()
+        body = {"status": "ok" if ok else "unavailable", **detail}
+        return Response(orjson.dumps(body), status_code=200 if ok else 503, media_type="application/json")
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+class _Problem(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response

@@ -1,0 +1,304 @@
+"""The stream worker: daily bars and readings in, batched forecasts and anomaly scores out.
+
+At-least-once: a batch's offsets are committed only after its predictions (and inference log messages)
+were delivered. Feature windows live in memory; after a restart or a rebalance each newly assigned
+partition is re-read from `warmup_messages` before its committed offset to rebuild them without
+publishing again. Bad records go to `turnpoint.dlq.predictions.v1` with reason and position.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
+from turnpoint.core import topics
+from turnpoint.core.contracts import PriceBar, Reading
+from turnpoint.core.errors import InfrastructureUnavailable, InvalidRecord
+from turnpoint.core.kafka import dead_letter_value
+from turnpoint.core.observability import get_logger
+from turnpoint.core.serde import raw_items, validate_item
+from turnpoint.model import ecs, metrics
+from turnpoint.model.errors import ModelUnavailable
+from turnpoint.model.predictor import BatchResult, Predictor
+from turnpoint.model.state import History
+
+log = get_logger(__name__)
+DLQ_NAME = "turnpoint.dlq.predictions.v1"
+KEEP = 128  # values kept per symbol/series: the widest model window plus room for revisions
+
+
+@dataclass(slots=True)
+class Job:
+    target: str
+    asof: str  # ISO-8601 instant (bars: midnight UTC of the bar date)
+    window: list[float]
+    event_id: str
+    previous: str | None = None  # the bar date before this one (for realised forecast errors)
+
+
+@dataclass
+class Topics:
+    prices: str
+    readings: str
+    predictions: str
+    inference_log: str
+    dead_letters: str
+
+    @classmethod
+    def with_prefix(cls, prefix: str) -> Topics:
+        return cls(
+            topics.PRICES.full_name(prefix), topics.READINGS.full_name(prefix), topics.PREDICTIONS.full_name(prefix),
+            topics.INFERENCE_LOG.full_name(prefix), f"{prefix}{DLQ_NAME}",
+        )
+
+
+@dataclass
+class StreamWorker:
+    consumer: Any
+    producer: Any
+    predictor: Predictor
+    topics: Topics
+    batch_max: int = 2000
+    poll_timeout: float = 0.2
+    flush_timeout: float = 30.0
+    warmup_messages: int = 2000
+    service: str = "turnpoint-model"
+    bars: dict[str, History[str]] = field(default_factory=dict)
+    readings: dict[str, History[str]] = field(default_factory=dict)
+    last_h1: dict[str, tuple[str, float]] = field(default_factory=dict)
+    alive: bool = False
+    last_poll: float = 0.0
+    assigned: int = 0
+    _replay_until: dict[tuple[str, int], int] = field(default_factory=dict)
+    _delivery_error: str | None = None
+    _lag_at: float = 0.0
+
+    # ------------------------------------------------------------------ Kafka plumbing
+
+    def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        committed = consumer.committed(partitions, timeout=10)
+        start = []
+        for tp in committed:
+            if tp.offset < 0:  # nothing committed yet: read from the beginning, nothing to replay
+                start.append(TopicPartition(tp.topic, tp.partition, OFFSET_BEGINNING))
+                continue
+            low, _high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10)
+            self._replay_until[(tp.topic, tp.partition)] = tp.offset
+            start.append(TopicPartition(tp.topic, tp.partition, max(low, tp.offset - self.warmup_messages)))
+        self.assigned += len(partitions)
+        if consumer.rebalance_protocol() == "COOPERATIVE":
+            consumer.incremental_assign(start)
+        else:
+            consumer.assign(start)
+
+    def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        self.assigned = max(0, self.assigned - len(partitions))
+        for tp in partitions:
+            self._replay_until.pop((tp.topic, tp.partition), None)
+
+    def _delivered(self, err: Any, msg: Any) -> None:
+        if err is not None:
+            self._delivery_error = str(err)
+
+    def _dead_letter(self, msg: Any, exc: InvalidRecord) -> None:
+        metrics.DEAD_LETTERS.labels(exc.reason).inc()
+        log.warning("record.dead_letter", topic=msg.topic(), partition=msg.partition(), offset=msg.offset(),
+                    reason=exc.reason, detail=exc.detail)
+        value = dead_letter_value(
+            reason=exc.reason, detail=exc.detail, service=self.service, payload=msg.value(), source_topic=msg.topic(),
+            partition=msg.partition(), offset=msg.offset(), key=msg.key(),
+        )
+        self.producer.produce(self.topics.dead_letters, key=msg.key(), value=value, on_delivery=self._delivered)
+
+    # ------------------------------------------------------------------ records -> jobs
+
+    def _bars(self, msg: Any, replay: bool, jobs: dict[tuple[str, str], Job]) -> None:
+        for idx, raw in enumerate(raw_items(msg.value())):
+            bar = validate_item(PriceBar, raw)
+            if bar.interval != "day":
+                continue
+            day = bar.start.isoformat()
+            hist = self.bars.setdefault(bar.symbol, History(KEEP))
+            outcome = hist.update(day, bar.close)
+            if replay or outcome in ("duplicate", "too-old"):
+                continue
+            latest = hist.times[-1]
+            job = Job(bar.symbol, f"{latest}T00:00:00Z", list(hist.values[-KEEP:]),
+                      ecs.stable_id(msg.topic(), str(msg.partition()), str(msg.offset()), str(idx)),
+                      hist.previous_time())
+            jobs.pop((bar.symbol, latest), None)
+            jobs[(bar.symbol, latest)] = job
+
+    def _readings(self, msg: Any, replay: bool, jobs: dict[tuple[str, str], Job]) -> None:
+        for idx, raw in enumerate(raw_items(msg.value())):
+            reading = validate_item(Reading, raw)
+            ts = ecs.iso(reading.ts)
+            hist = self.readings.setdefault(reading.series, History(KEEP))
+            outcome = hist.update(ts, reading.value)
+            if replay:
+                continue
+            if outcome == "revised":
+                metrics.SKIPPED.labels("late_reading_not_rescored").inc()
+            if outcome not in ("new", "revised-latest"):
+                continue
+            jobs.pop((reading.series, ts), None)
+            jobs[(reading.series, ts)] = Job(
+                reading.series, ts, list(hist.values[-KEEP:]),
+                ecs.stable_id(msg.topic(), str(msg.partition()), str(msg.offset()), str(idx)),
+            )
+
+    # ------------------------------------------------------------------ jobs -> predictions
+
+    def _realise(self, jobs: list[Job]) -> Any:
+        def realise(values: list[list[float]]) -> list[dict[str, Any] | None]:
+            out: list[dict[str, Any] | None] = []
+            for job, v in zip(jobs, values, strict=True):
+                prev = self.last_h1.get(job.target)
+                actual = job.window[-1]
+                if prev is not None and job.previous is not None and prev[0] == job.previous:
+                    err = actual - prev[1]
+                    out.append({"asof": f"{prev[0]}T00:00:00Z", "predicted": prev[1], "actual": actual, "error": err,
+                                "abs_pct_error": abs(err) / actual * 100})
+                else:
+                    out.append(None)
+                self.last_h1[job.target] = (job.asof[:10], v[0])
+            return out
+
+        return realise
+
+    def _infer(self, kind: str, jobs: list[Job]) -> None:
+        model = self.predictor.store.get(kind)
+        if model is None:
+            metrics.SKIPPED.labels("no_model").inc(len(jobs))
+            return
+        ready = [j for j in jobs if len(j.window) >= model.width]
+        if len(ready) < len(jobs):
+            metrics.SKIPPED.labels("short_window").inc(len(jobs) - len(ready))
+        for start in range(0, len(ready), self.batch_max):
+            part = ready[start : start + self.batch_max]
+            targets = [j.target for j in part]
+            asofs: list[str | None] = [j.asof for j in part]
+            matrix = [j.window[-model.width :] for j in part]
+            traces = [ecs.stable_id(model.name, model.version, j.target, j.asof) for j in part]
+            events = [ecs.stable_id(j.event_id, model.name, model.version) for j in part]
+            try:
+                if kind == "forecast":
+                    result = self.predictor.forecast(targets, asofs, matrix, source="stream", trace_ids=traces,  # type: ignore[arg-type]
+                                                     event_ids=events, realise=self._realise(part), model=model)
+                else:
+                    result = self.predictor.score(targets, asofs, matrix, source="stream", trace_ids=traces,  # type: ignore[arg-type]
+                                                  event_ids=events, model=model)
+            except ModelUnavailable:
+                metrics.SKIPPED.labels("no_model").inc(len(part))
+                continue
+            self._publish(result, part)
+
+    def _publish(self, result: BatchResult, jobs: list[Job]) -> None:
+        by_target: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for job, values, trace in zip(jobs, result.values, result.trace_ids, strict=True):
+            by_target[job.target].append({
+                "model": result.model, "version": result.version, "kind": result.kind, "target": job.target,
+                "asof": job.asof, "horizon": result.horizon, "values": values, "trace_id": trace,
+            })
+        import orjson
+
+        for target, items in by_target.items():
+            value = orjson.dumps({"v": 1, "items": items})
+            self._produce(self.topics.predictions, target.encode(), value)
+
+    def _produce(self, topic: str, key: bytes, value: bytes) -> None:
+        for _ in range(100):
+            try:
+                self.producer.produce(topic, key=key, value=value, on_delivery=self._delivered)
+                return
+            except BufferError:
+                self.producer.poll(0.1)
+        msg = f"producer queue full for {topic}; the broker is not taking messages"
+        raise InfrastructureUnavailable(msg)
+
+    # ------------------------------------------------------------------ the loop
+
+    def step(self) -> int:
+        """Consume one batch, publish its predictions, commit; return the number of messages handled."""
+        msgs = self.consumer.consume(num_messages=self.batch_max, timeout=self.poll_timeout)
+        self.last_poll = time.monotonic()
+        self._update_lag()
+        if not msgs:
+            return 0
+        bar_jobs: dict[tuple[str, str], Job] = {}
+        reading_jobs: dict[tuple[str, str], Job] = {}
+        offsets: dict[tuple[str, int], int] = {}
+        for msg in msgs:
+            if msg.error():
+                if msg.error().code() != KafkaError._PARTITION_EOF:
+                    log.error("kafka.consume_error", error=str(msg.error()))
+                continue
+            topic, part, off = msg.topic(), msg.partition(), msg.offset()
+            offsets[(topic, part)] = max(off, offsets.get((topic, part), -1))
+            replay = off < self._replay_until.get((topic, part), -1)
+            metrics.RECORDS.labels(topic).inc()
+            try:
+                if topic == self.topics.prices:
+                    self._bars(msg, replay, bar_jobs)
+                elif topic == self.topics.readings:
+                    self._readings(msg, replay, reading_jobs)
+            except InvalidRecord as exc:
+                if not replay:
+                    self._dead_letter(msg, exc)
+        self._infer("forecast", list(bar_jobs.values()))
+        self._infer("anomaly", list(reading_jobs.values()))
+        remaining = self.producer.flush(self.flush_timeout)
+        if remaining or self._delivery_error:
+            error, self._delivery_error = self._delivery_error, None
+            msg = f"{remaining} messages undelivered ({error or 'flush timed out'}); offsets not committed"
+            raise InfrastructureUnavailable(msg)
+        self.consumer.commit(offsets=[TopicPartition(t, p, o + 1) for (t, p), o in offsets.items()], asynchronous=False)
+        return len(msgs)
+
+    def _update_lag(self) -> None:
+        now = time.monotonic()
+        if now - self._lag_at < 5:
+            return
+        self._lag_at = now
+        try:
+            lag = 0
+            for tp in self.consumer.position(self.consumer.assignment()):
+                _low, high = self.consumer.get_watermark_offsets(tp, timeout=2, cached=False)
+                lag += max(0, high - max(tp.offset, 0))
+            metrics.LAG.set(lag)
+        except Exception as exc:  # lag is informative; never stop the stream for it
+            log.warning("kafka.lag_failed", error=str(exc)[:200])
+
+    def _rewind(self) -> None:
+        """After a failed delivery: go back to the committed offsets (state updates are idempotent)."""
+        try:
+            for tp in self.consumer.committed(self.consumer.assignment(), timeout=10):
+                self.consumer.seek(TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING))
+        except Exception as exc:
+            log.error("kafka.rewind_failed", error=str(exc)[:200])
+
+    def run(self, stop: threading.Event) -> None:
+        self.consumer.subscribe([self.topics.prices, self.topics.readings], on_assign=self._on_assign,
+                                on_revoke=self._on_revoke, on_lost=self._on_revoke)
+        self.alive = True
+        backoff = 0.5
+        try:
+            while not stop.is_set():
+                try:
+                    self.step()
+                    backoff = 0.5
+                except InfrastructureUnavailable as exc:
+                    log.error("worker.batch_failed", error=str(exc), retry_in_s=backoff)
+                    stop.wait(backoff)
+                    backoff = min(backoff * 2, 30.0)
+                    self._rewind()
+        finally:
+            self.alive = False
+            try:
+                self.producer.flush(10)
+            finally:
+                self.consumer.close()
