@@ -1,4 +1,5 @@
 """`turnpoint model ...`: train, list and serve models, ship inference logs. Heavy imports stay inside commands."""
+# ruff: noqa: B008  (typer declares options as argument defaults)
 
 from __future__ import annotations
 
