@@ -6,6 +6,7 @@ import datetime as dt
 
 import psycopg
 from turnpoint.api.auth import token_hash
+from turnpoint.api.settings import ApiOptions, ApiSettings
 
 SYMBOLS = ("AAA", "BBB", "CCC.KS")
 DAY0 = dt.date(2024, 1, 1)
@@ -74,3 +75,7 @@ def seed(conn: psycopg.Connection) -> None:
     conn.execute("INSERT INTO api_token (name, token_hash, scopes) VALUES ('reader', %s, '{read}')", (token_hash(READ_TOKEN),))
     conn.execute("INSERT INTO api_token (name, token_hash, scopes) VALUES ('writer', %s, '{write:readings}')",
                  (token_hash(WRITE_TOKEN),))
+
+
+def api_settings(url: str, **options: object) -> ApiSettings:
+    return ApiSettings(database_url=url, environment="test", api=ApiOptions(**options))  # type: ignore[arg-type]

@@ -8,10 +8,9 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import psycopg
 import pytest
-from api_seed import migrate, seed
+from api_seed import api_settings, migrate, seed
 from psycopg.conninfo import make_conninfo
 from turnpoint.api.app import build_app
-from turnpoint.api.settings import ApiOptions, ApiSettings
 
 
 @pytest.fixture(scope="module")
@@ -29,10 +28,6 @@ def seeded_url(database_url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def api_settings(url: str, **options: object) -> ApiSettings:
-    return ApiSettings(database_url=url, environment="test", api=ApiOptions(**options))  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")

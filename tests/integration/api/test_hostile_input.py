@@ -42,6 +42,7 @@ async def test_injection_in_path_is_rejected_and_tables_survive(client: httpx.As
     ("/v1/symbols/AAA/rebounds/summary", {"days": 10**6}, "days"),
     ("/v1/symbols", {"min_pct": "1e400"}, "min_pct"),
     ("/v1/outliers", {"series": SERIES, "to": "x" * 41}, "to"),
+    ("/v1/outliers", {"series": "nul\x00byte"}, "series"),
 ])
 async def test_oversized_parameters_are_422_naming_the_field(client: httpx.AsyncClient, path: str,
                                                              params: dict[str, object], field: str) -> None:

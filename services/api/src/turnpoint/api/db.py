@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 from psycopg.conninfo import conninfo_to_dict
-from turnpoint.api.errors import DatabaseUnavailable
+from turnpoint.api.errors import DatabaseUnavailable, InvalidParameter
 
 _UNAVAILABLE = (
     OSError,
@@ -85,6 +85,9 @@ class Database:
         except _UNAVAILABLE as exc:
             msg = "the database did not answer in time; retry shortly"
             raise DatabaseUnavailable(msg) from exc
+        except asyncpg.exceptions.DataError as exc:  # SQLSTATE class 22: a value PostgreSQL cannot take
+            field, detail = "parameter", f"a value was refused by the database: {exc}"
+            raise InvalidParameter(field, detail) from exc
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         pool = await self._ensure()

@@ -17,7 +17,8 @@ PeriodParam = Literal["day", "week", "month", "year", "month-weekday", "year-wee
 
 Symbol = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._^=\-]+$",
                                description="ticker symbol")]
-Series = Annotated[str, Query(min_length=1, max_length=200, description="series name (may contain `/`)")]
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL; refuse it as a parameter error, not a server error
+Series = Annotated[str, Query(min_length=1, max_length=200, pattern=NO_NUL, description="series name (may contain `/`)")]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")]
 Cursor = Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH, description="next_cursor of the previous page")]
 FromDate = Annotated[dt.date | None, Query(alias="from", description="first date, inclusive (ISO-8601)")]
@@ -27,7 +28,7 @@ FromInstant = Annotated[str | None, Query(alias="from", max_length=40, descripti
 ToInstant = Annotated[str | None, Query(alias="to", max_length=40,
                                         description=f"to, exclusive for instants, inclusive for dates: {_INSTANT_HELP}")]
 
-__all__ = ["DEFAULT_LIMIT", "Cursor", "FromDate", "FromInstant", "GTypeParam", "IntervalParam", "Limit",
+__all__ = ["DEFAULT_LIMIT", "NO_NUL", "Cursor", "FromDate", "FromInstant", "GTypeParam", "IntervalParam", "Limit",
            "PeriodParam", "Series", "Symbol", "ToDate", "ToInstant", "instant_bound"]
 
 

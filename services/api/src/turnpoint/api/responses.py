@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse as _StarletteJSON
 
 OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
 
 
-class JSONResponse(Response):
+class JSONResponse(_StarletteJSON):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from turnpoint.api import schemas as s
 from turnpoint.api.params import (
     DEFAULT_LIMIT,
+    NO_NUL,
     Cursor,
     FromDate,
     FromInstant,
@@ -57,8 +58,8 @@ async def series_list(repo: Repo, limit: Limit = DEFAULT_LIMIT, cursor: Cursor =
 
 @router.get("/predictions", response_model=s.Page[s.PredictionOut], summary="Predictions for a series or symbol")
 async def predictions(repo: Repo, settings: Settings,
-                      target: Annotated[str, Query(min_length=1, max_length=200)],
-                      model: Annotated[str | None, Query(max_length=200)] = None, from_: FromInstant = None,
+                      target: Annotated[str, Query(min_length=1, max_length=200, pattern=NO_NUL)],
+                      model: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None, from_: FromInstant = None,
                       to: ToInstant = None, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> JSONResponse:
     lo = instant_bound("from", from_, settings.zone, upper=False)
     hi = instant_bound("to", to, settings.zone, upper=True)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from turnpoint.api import schemas as s
 from turnpoint.api.params import (
     DEFAULT_LIMIT,
+    NO_NUL,
     Cursor,
     FromDate,
     FromInstant,
@@ -31,11 +32,11 @@ router = APIRouter(prefix="/v1/symbols", tags=["symbols"])
 async def symbols(
     repo: Repo,
     gtype: Annotated[GTypeParam, Query(description="the graph type whose state is shown, filtered and sorted")] = "close",
-    market: Annotated[str | None, Query(max_length=64)] = None,
+    market: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
     direction: Literal["none", "up", "down"] | None = None,
     min_pct: Annotated[float | None, Query(description="minimum pct_from_pivot", ge=-1e9, le=1e9)] = None,
     max_pct: Annotated[float | None, Query(description="maximum pct_from_pivot", ge=-1e9, le=1e9)] = None,
-    q: Annotated[str | None, Query(max_length=64, description="substring of the symbol or its name")] = None,
+    q: Annotated[str | None, Query(max_length=64, pattern=NO_NUL, description="substring of the symbol or its name")] = None,
     sort: SortName = "symbol",
     order: Order = "asc",
     limit: Limit = DEFAULT_LIMIT,
@@ -74,7 +75,7 @@ async def state(repo: Repo, symbol: Symbol, gtype: GTypeParam = "close") -> JSON
 
 @router.get("/{symbol}/predictions", response_model=s.Page[s.PredictionOut], summary="Predictions for a symbol")
 async def predictions(repo: Repo, settings: Settings, symbol: Symbol,
-                      model: Annotated[str | None, Query(max_length=200)] = None, from_: FromInstant = None,
+                      model: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None, from_: FromInstant = None,
                       to: ToInstant = None, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> JSONResponse:
     lo = instant_bound("from", from_, settings.zone, upper=False)
     hi = instant_bound("to", to, settings.zone, upper=True)
