@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import psycopg
 import pytest
-from api_seed import api_settings, migrate, seed
+from integration.api.api_seed import api_settings, migrate, seed
 from psycopg.conninfo import make_conninfo
 from turnpoint.api.app import build_app
 

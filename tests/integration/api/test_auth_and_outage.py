@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from api_seed import READ_TOKEN, WRITE_TOKEN, api_settings
+from integration.api.api_seed import READ_TOKEN, WRITE_TOKEN, api_settings
 from turnpoint.api.app import build_app
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.asyncio(loop_scope="session")]

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from api_seed import api_settings
 from hypothesis import HealthCheck, given, settings
+from integration.api.api_seed import api_settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from turnpoint.api.app import build_app
 
