@@ -42,3 +42,12 @@ def ingest_settings(kafka_settings: KafkaSettings, tmp_path):  # type: ignore[no
     from turnpoint.ingest.settings import IngestConfig, IngestSettings
 
     return IngestSettings(kafka=kafka_settings, ingest=IngestConfig(port=0, spool_dir=tmp_path / "spool"))
+
+
+@pytest.fixture
+def ingest_database(fresh_database: str) -> str:
+    """A fresh database with the project's migrations applied (api_token, ingest_idempotency, ...)."""
+    from turnpoint.loader.migrations import migrate
+
+    migrate(fresh_database)
+    return fresh_database

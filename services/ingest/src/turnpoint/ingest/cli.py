@@ -22,6 +22,8 @@ app.add_typer(token_app, name="token")
 
 FILE_OPT = typer.Option(..., "--file", "-f", exists=True, dir_okay=False, readable=True, help="The CSV file.")
 JSON_OPT = typer.Option(False, "--json", help="Print the summary as one JSON line on stdout.")
+CONFIG_ARG = typer.Argument(..., exists=True, dir_okay=False, help="A YAML or TOML serial configuration file.")
+SCOPE_OPT = typer.Option(..., "--scope", help="write:readings, write:bars, write:counts or read; repeat it.")
 
 
 def _settings() -> IngestSettings:
@@ -86,6 +88,87 @@ def readings(file: Path = FILE_OPT, as_json: bool = JSON_OPT) -> None:
 def symbols(file: Path = FILE_OPT, as_json: bool = JSON_OPT) -> None:
     """Publish symbol metadata (symbol,name,market,status,designations) to turnpoint.symbols.v1."""
     _run_file("symbols", file, as_json)
+
+
+@app.command()
+def run() -> None:
+    """Serve the HTTP write API (TURNPOINT_INGEST__PORT) with the drop-folder watcher and serial ports."""
+    import uvicorn
+    from turnpoint.core.errors import TurnpointError
+    from turnpoint.core.observability import configure_logging
+    from turnpoint.ingest.service import bootstrap
+    from turnpoint.ingest.write_api.app import build_app
+
+    settings = _settings()
+    configure_logging("ingest", settings.log_level, settings.log_format)
+    try:
+        app_ = build_app(settings, bootstrap(settings))
+    except TurnpointError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    # uvicorn handles SIGTERM/SIGINT: it stops accepting, then the lifespan stops the service (flush, close)
+    uvicorn.run(app_, host=settings.host, port=settings.ingest.port, log_level=settings.log_level.lower(),
+                access_log=False)
+
+
+@app.command("check-serial")
+def check_serial(config: Path = CONFIG_ARG) -> None:
+    """Validate a serial configuration file and list its ports."""
+    from turnpoint.ingest.errors import SerialConfigError
+    from turnpoint.ingest.serial.config import load_serial_config
+
+    try:
+        cfg = load_serial_config(config)
+    except SerialConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for p in cfg.ports:
+        typer.echo(f"{p.name}: {p.device} {p.baudrate} {p.bytesize}{p.parity}{p.stopbits} {p.protocol}")
+
+
+def _tokens():  # type: ignore[no-untyped-def]
+    from turnpoint.ingest.tokens import TokenStore
+
+    return TokenStore(_settings().dsn())
+
+
+@token_app.command("create")
+def token_create(
+    name: str = typer.Argument(..., help="A unique name (the team or client)."),
+    scope: list[str] = SCOPE_OPT,
+) -> None:
+    """Create a token and print it ONCE (only its sha256 is stored)."""
+    from turnpoint.ingest.errors import TokenError
+
+    try:
+        token = _tokens().create(name, scope)
+    except TokenError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(token)
+    typer.echo(f"token {name!r} created with scopes {', '.join(scope)}; it is shown only now", err=True)
+
+
+@token_app.command("revoke")
+def token_revoke(name: str = typer.Argument(..., help="The token's name.")) -> None:
+    """Revoke a token (requests with it are refused within seconds)."""
+    from turnpoint.ingest.errors import TokenError
+
+    try:
+        _tokens().revoke(name)
+    except TokenError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"token {name!r} revoked", err=True)
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """List tokens: name, scopes, created, revoked (never the token)."""
+    for t in _tokens().list():
+        revoked = t.revoked_at.isoformat() if t.revoked_at else "-"
+        created = t.created_at.isoformat() if t.created_at else "-"
+        typer.echo(f"{t.name}\t{','.join(t.scopes)}\t{created}\t{revoked}")
 
 
 if __name__ == "__main__":  # pragma: no cover

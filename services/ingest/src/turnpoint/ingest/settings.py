@@ -29,6 +29,8 @@ class IngestConfig(BaseModel):
     max_batch_items: int = Field(default=10000, ge=1)
     ack_timeout_seconds: float = Field(default=10.0, gt=0)
     idempotency_ttl_hours: int = Field(default=24, ge=1)
+    # how long a token check is cached: a revoked token stops working within this many seconds
+    token_cache_seconds: float = Field(default=5.0, ge=0)
 
 
 class IngestSettings(TurnpointSettings):

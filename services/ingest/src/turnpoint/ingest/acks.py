@@ -1,0 +1,81 @@
+"""Waiting for Kafka's acknowledgements from asyncio code (the write API answers 202 only after them)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from confluent_kafka import KafkaError, Message
+from turnpoint.core.topics import TopicSpec
+from turnpoint.ingest.errors import DeliveryFailed
+from turnpoint.ingest.publisher import Publisher
+
+
+class Poller:
+    """Serves a producer's delivery callbacks on a daemon thread (the asyncio loop never blocks on them)."""
+
+    def __init__(self, publisher: Publisher, interval: float = 0.05) -> None:
+        self.publisher = publisher
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ingest-kafka-poll", daemon=True)
+
+    def start(self) -> Poller:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.publisher.producer.poll(self.interval)
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+
+async def publish_and_wait(
+    publisher: Publisher, spec: TopicSpec, groups: Mapping[str, Sequence[dict[str, Any]]], batch_size: int,
+    timeout: float,
+) -> int:
+    """Publish every group's items (envelopes of <= batch_size) and wait for all acks; return messages sent.
+
+    Raises DeliveryFailed when any message fails or not all are acknowledged within `timeout` seconds.
+    """
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    state = {"pending": 0, "sent": 0}
+    errors: list[str] = []
+
+    def settle(err: KafkaError | None) -> None:
+        state["pending"] -= 1
+        if err is not None:
+            errors.append(str(err))
+        if state["pending"] == 0 and state["sent"] and not done.done():
+            done.set_result(None)
+
+    def on_delivery(err: KafkaError | None, _msg: Message) -> None:
+        loop.call_soon_threadsafe(settle, err)
+
+    for key, items in groups.items():
+        for i in range(0, len(items), batch_size):
+            state["pending"] += 1
+            publisher.send(spec, key, items[i : i + batch_size], on_delivery)
+    state["sent"] = 1
+    if state["pending"] == 0:
+        return 0
+    messages = state["pending"]
+    try:
+        await asyncio.wait_for(asyncio.shield(done), timeout)
+    except TimeoutError:
+        msg = f"Kafka did not acknowledge {state['pending']} of {messages} messages within {timeout:.0f}s"
+        raise DeliveryFailed(msg) from None
+    if errors:
+        msg = f"Kafka refused {len(errors)} of {messages} messages: {errors[0]}"
+        raise DeliveryFailed(msg)
+    return messages

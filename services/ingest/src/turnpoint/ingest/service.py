@@ -1,0 +1,100 @@
+"""The composition root: `bootstrap(settings)` wires the publisher, spool, drop-folder watcher and serial ports.
+
+`turnpoint ingest run` = `build_app(settings, bootstrap(settings))` served by uvicorn; the app's lifespan
+starts and stops this service. Tests call the same functions with test settings.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from turnpoint.core.observability import get_logger
+from turnpoint.ingest import metrics
+from turnpoint.ingest.acks import Poller
+from turnpoint.ingest.publisher import Publisher
+from turnpoint.ingest.reliable import ReliableSender
+from turnpoint.ingest.serial.lines import PortWorker
+from turnpoint.ingest.settings import IngestSettings
+from turnpoint.ingest.spool import Spool
+from turnpoint.ingest.watcher import DropFolderWatcher
+
+log = get_logger("turnpoint.ingest.service")
+
+
+@dataclass
+class IngestService:
+    settings: IngestSettings
+    publisher: Publisher  # the write API's producer (answers wait for acks)
+    sender: ReliableSender  # live sources (serial): spools while Kafka is away
+    watcher: DropFolderWatcher | None = None
+    ports: list[PortWorker] = field(default_factory=list)
+    _pollers: list[Poller] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _maintenance: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._pollers = [Poller(self.publisher).start(), Poller(self.sender.publisher).start()]
+        self._maintenance = threading.Thread(target=self._maintain, name="ingest-spool", daemon=True)
+        self._maintenance.start()
+        if self.watcher is not None:
+            self.watcher.start()
+        for port in self.ports:
+            port.start()
+        log.info("ingest started", ports=[p.cfg.name for p in self.ports],
+                 drop_dir=str(self.watcher.folder) if self.watcher else None)
+
+    def _maintain(self) -> None:
+        """Replay the spool whenever something is in it; sync it regularly."""
+        while not self._stop.wait(1.0):
+            try:
+                self.sender.spool.sync()
+                if self.sender.spooling or self.sender.spool.pending():
+                    self.sender.replay()
+                metrics.SPOOL_PENDING.set(len(self.sender.spool.segments()))
+            except Exception as exc:
+                log.error("spool maintenance failed", error=str(exc))
+
+    def stop(self) -> None:
+        """Stop reading, flush what was produced (spool the rest), close."""
+        self._stop.set()
+        for port in self.ports:
+            port.stop()
+        if self.watcher is not None:
+            self.watcher.stop()
+        try:
+            self.sender.close(10.0)
+            self.publisher.flush(10.0)
+        finally:
+            for p in self._pollers:
+                p.stop()
+        log.info("ingest stopped")
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        pollers_ok = all(p.alive() for p in self._pollers) if self._pollers else True
+        s = self.publisher.stats
+        detail: dict[str, Any] = {
+            "kafka": {"bootstrap": self.settings.kafka.bootstrap_servers, "acked": s.messages_acked,
+                      "failed": s.messages_failed, "last_error": s.last_error},
+            "spool": {"spooling": self.sender.spooling, "segments": len(self.sender.spool.segments())},
+            "serial": {p.cfg.name: p.status() for p in self.ports},
+            "drop_folder": self.watcher.status() if self.watcher else None,
+        }
+        return pollers_ok, detail
+
+
+def bootstrap(settings: IngestSettings) -> IngestService:
+    cfg = settings.ingest
+    spool = Spool(cfg.spool_dir, cfg.spool_segment_bytes, cfg.spool_retention_days)
+    sender = ReliableSender(settings.kafka, spool)
+    watcher = DropFolderWatcher(settings, cfg.drop_dir, cfg.drop_poll_seconds) if cfg.drop_dir else None
+    ports: list[PortWorker] = []
+    if cfg.serial_config is not None:
+        from turnpoint.ingest.serial.config import load_serial_config
+        from turnpoint.ingest.serial.lines import LinePortReader
+        from turnpoint.ingest.serial.modbus import ModbusPoller
+
+        for port in load_serial_config(cfg.serial_config).ports:
+            ports.append(ModbusPoller(port, sender) if port.protocol == "modbus" else LinePortReader(port, sender))
+    return IngestService(settings, Publisher(settings.kafka), sender, watcher, ports)

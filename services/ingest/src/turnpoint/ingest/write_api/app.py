@@ -1,0 +1,208 @@
+"""`build_app(settings)`: the write API. POST /v1/counts, /v1/readings, /v1/bars; /healthz; /metrics.
+
+Bodies are one record, a JSON array of records, or `{"items": [...]}`. Every record is validated against
+its contract before anything is published (all or nothing); the answer is 202 only after Kafka
+acknowledged every message. Errors are problem+json: 401 (no or unknown token), 403 (scope), 413 (body
+too large), 422 (invalid JSON or records, reused idempotency key), 409 (same key still in progress),
+503 (Kafka did not acknowledge; retry, with the same Idempotency-Key).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from fastapi import FastAPI, Request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from starlette.responses import Response
+from turnpoint.core import topics
+from turnpoint.core.observability import get_logger
+from turnpoint.core.topics import TopicSpec
+from turnpoint.ingest import metrics
+from turnpoint.ingest.acks import publish_and_wait
+from turnpoint.ingest.errors import DeliveryFailed
+from turnpoint.ingest.publisher import group_by_key
+from turnpoint.ingest.tokens import TokenCache, TokenInfo
+from turnpoint.ingest.write_api.idempotency import IdempotencyStore
+from turnpoint.ingest.write_api.problems import Problem, problem_response
+
+if TYPE_CHECKING:
+    from turnpoint.ingest.service import IngestService
+    from turnpoint.ingest.settings import IngestSettings
+
+log = get_logger("turnpoint.ingest.write_api")
+
+ROUTES: dict[str, tuple[TopicSpec, str]] = {
+    "/v1/counts": (topics.COUNTS, "write:counts"),
+    "/v1/readings": (topics.READINGS, "write:readings"),
+    "/v1/bars": (topics.BARS, "write:bars"),
+}
+_adapters: dict[type[BaseModel], TypeAdapter[Any]] = {}
+
+
+def _adapter(model: type[BaseModel]) -> TypeAdapter[Any]:
+    if model not in _adapters:
+        _adapters[model] = TypeAdapter(list[model])  # type: ignore[valid-type]
+    return _adapters[model]
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The body, refusing (413) more than `limit` bytes whether or not Content-Length was sent."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise Problem(413, "Request body too large", f"the body has {declared} bytes; the limit is {limit}; "
+                      "split the batch into several requests")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Problem(413, "Request body too large", f"the body exceeds the limit of {limit} bytes; "
+                          "split the batch into several requests")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_records(body: bytes, model: type[BaseModel], max_items: int) -> list[dict[str, Any]]:
+    """Validated records as JSON-ready dicts, or a 422 problem naming the first errors."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise Problem(422, "Invalid JSON", f"the body is not JSON: {exc}") from None
+    if isinstance(doc, dict) and isinstance(doc.get("items"), list):
+        items = doc["items"]
+    elif isinstance(doc, list):
+        items = doc
+    elif isinstance(doc, dict):
+        items = [doc]
+    else:
+        raise Problem(422, "Invalid body", "send one record, an array of records or {\"items\": [...]}")
+    if not items:
+        raise Problem(422, "Empty batch", "the batch holds no records")
+    if len(items) > max_items:
+        raise Problem(413, "Too many records", f"{len(items)} records; at most {max_items} per request")
+    try:
+        records = _adapter(model).validate_python(items)
+    except ValidationError as exc:
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()[:20]]
+        raise Problem(422, "Invalid records", f"{exc.error_count()} validation errors; nothing was published",
+                      errors=errors) from None
+    return [r.model_dump(mode="json") for r in records]
+
+
+def bearer(request: Request) -> str:
+    auth = request.headers.get("authorization", "")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Problem(401, "Unauthorized", "send `Authorization: Bearer <token>`; create a token with "
+                      "`turnpoint ingest token create NAME --scope ...`", {"WWW-Authenticate": "Bearer"})
+    return token.strip()
+
+
+def build_app(settings: IngestSettings, service: IngestService | None = None) -> FastAPI:
+    """The composition root of the HTTP side; `service` (publisher, watcher, serial) is bootstrapped if absent."""
+    from psycopg_pool import AsyncConnectionPool
+    from turnpoint.ingest.service import bootstrap
+
+    svc = service if service is not None else bootstrap(settings)
+    cfg = settings.ingest
+    pool = AsyncConnectionPool(settings.dsn(), min_size=1, max_size=8, open=False,
+                               kwargs={"autocommit": True, "connect_timeout": 10})
+    tokens = TokenCache(pool, cfg.token_cache_seconds)
+    idem = IdempotencyStore(pool, cfg.idempotency_ttl_hours)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await pool.open(wait=False)
+        svc.start()
+        try:
+            yield
+        finally:
+            svc.stop()
+            await pool.close()
+
+    app = FastAPI(title="turnpoint ingest write API", version="1", lifespan=lifespan)
+    app.state.service = svc
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> Response:
+        return problem_response(exc, request.url.path)
+
+    async def authorize(request: Request, scope: str) -> TokenInfo:
+        token = bearer(request)
+        try:
+            info = await tokens.verify(token)
+        except Exception as exc:
+            log.error("token lookup failed", error=str(exc))
+            raise Problem(503, "Token store unavailable", "the token database did not answer; retry shortly",
+                          {"Retry-After": "5"}) from None
+        if info is None:
+            raise Problem(401, "Unauthorized", "the token is unknown or revoked", {"WWW-Authenticate": "Bearer"})
+        if scope not in info.scopes:
+            raise Problem(403, "Forbidden", f"the token {info.name!r} lacks the scope {scope!r}")
+        return info
+
+    async def ingest(request: Request, path: str) -> Response:
+        spec, scope = ROUTES[path]
+        started = time.perf_counter()
+        status = 500
+        try:
+            info = await authorize(request, scope)
+            body = await read_limited(request, cfg.max_body_bytes)
+            records = parse_records(body, spec.item, cfg.max_batch_items)
+            key = request.headers.get("idempotency-key")
+            if key is not None:
+                digest = hashlib.sha256(path.encode() + b"\0" + body).hexdigest()
+                stored = await idem.begin(info.id, key, digest)
+                if stored is not None:
+                    status = stored[0]
+                    return Response(orjson.dumps(stored[1]), status_code=stored[0], media_type="application/json",
+                                    headers={"Idempotent-Replayed": "true"})
+            groups = group_by_key(records, spec.key_field)
+            try:
+                messages = await publish_and_wait(svc.publisher, spec, groups, cfg.batch_size,
+                                                  cfg.ack_timeout_seconds)
+            except DeliveryFailed as exc:
+                if key is not None:
+                    await idem.release(info.id, key)
+                log.warning("publish failed", topic=svc.publisher.topic(spec), error=str(exc))
+                raise Problem(503, "Kafka unavailable", f"{exc}; nothing is guaranteed published: retry the "
+                              "request (with the same Idempotency-Key)", {"Retry-After": "5"}) from None
+            answer = {"accepted": len(records), "messages": messages, "topic": spec.name,
+                      "keys": len(groups)}
+            if key is not None:
+                answer["idempotency_key"] = key
+                await idem.complete(info.id, key, 202, answer)
+            metrics.RECORDS.labels("http", spec.name).inc(len(records))
+            status = 202
+            return Response(orjson.dumps(answer), status_code=202, media_type="application/json")
+        except Problem as p:
+            status = p.status
+            raise
+        finally:
+            metrics.HTTP_REQUESTS.labels(path, str(status)).inc()
+            metrics.HTTP_LATENCY.labels(path).observe(time.perf_counter() - started)
+
+    for route in ROUTES:
+        async def handler(request: Request, _route: str = route) -> Response:
+            return await ingest(request, _route)
+
+        app.add_api_route(route, handler, methods=["POST"], status_code=202, name=route,
+                          summary=f"Publish {ROUTES[route][0].item.__name__} records to {ROUTES[route][0].name}")
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        ok, detail = svc.health()
+        return Response(orjson.dumps({"status": "ok" if ok else "unavailable", **detail}),
+                        status_code=200 if ok else 503, media_type="application/json")
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
