@@ -1,0 +1,314 @@
+"""Benchmark of the read API: `python bench/api.py --quick`.
+
+Seeds PostgreSQL (DATABASE_URL, else an embedded PostgreSQL 16 in a temporary folder) with SYMBOLS x DAYS
+daily bars, their rebound legs and states, and calendar statistics; serves the API with uvicorn
+(`turnpoint api serve`, one worker per core) and drives it with `wrk` (apt-get install -y wrk) on
+loopback: the symbols list sorted and filtered, rebounds pages, stats pages, then all of them mixed.
+The baseline serves the same SQL through a naive implementation (sync psycopg, a new connection per
+request, FastAPI's default JSON) under the same load. Prints a table and a final JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import psycopg.rows
+from fastapi import FastAPI, Request
+
+ROOT = Path(__file__).resolve().parents[1]
+DAY0 = "2015-01-02"
+WRK_LUA = """
+local paths = {%s}
+local counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", paths[(counter %% #paths) + 1])
+end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT {\\"requests\\": %%d, \\"seconds\\": %%f, \\"non2xx\\": %%d, \\"errors\\": %%d, "
+    .. "\\"p50\\": %%f, \\"p95\\": %%f, \\"p99\\": %%f}\\n",
+    summary.requests, summary.duration / 1e6, summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000))
+end
+"""
+
+# ---------------------------------------------------------------- the naive baseline (served by uvicorn)
+
+NAIVE_SQL: dict[str, str] = {}
+
+
+def _named(sql: str) -> str:
+    return re.sub(r"\$(\d+)", r"%(p\1)s", sql)
+
+
+def naive_app_from_env() -> Any:
+    """Sync handlers, psycopg, one new connection per request, default JSON: the baseline."""
+    from turnpoint.api import repository as repo
+    from turnpoint.api import symbol_list
+
+    dsn = os.environ["BENCH_DSN"]
+    app = FastAPI()
+
+    def run(sql: str, *args: Any) -> list[dict[str, Any]]:
+        with psycopg.connect(dsn) as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+            cur.execute(_named(sql), {f"p{i + 1}": a for i, a in enumerate(args)})
+            return cur.fetchall()
+
+    @app.get("/v1/symbols")
+    def symbols(request: Request) -> dict[str, Any]:
+        q = request.query_params
+        f = symbol_list.SymbolFilter(
+            q.get("gtype", "close"), q.get("market"), q.get("direction"),
+            float(q["min_pct"]) if "min_pct" in q else None, float(q["max_pct"]) if "max_pct" in q else None,
+            q.get("q"), q.get("sort", "symbol"), q.get("order", "asc"))
+        sql, args = symbol_list.build(f, int(q.get("limit", 100)), None)
+        return {"items": [symbol_list.item(r) for r in run(sql, *args)], "next_cursor": None}
+
+    @app.get("/v1/symbols/{symbol}/rebounds")
+    def rebounds(request: Request, symbol: str, gtype: str = "close", limit: int = 100) -> dict[str, Any]:
+        lo = dt.date.fromisoformat(request.query_params.get("from", "0001-01-01"))
+        return {"items": run(repo.LEGS, symbol, gtype, lo, repo.DATE_MAX, limit + 1), "next_cursor": None}
+
+    @app.get("/v1/stats")
+    def stats(request: Request, series: str, period: str = "day", limit: int = 100) -> dict[str, Any]:
+        lo = dt.date.fromisoformat(request.query_params.get("from", "0001-01-01"))
+        return {"items": run(repo.STATS, series, period, lo, -1, repo.DATE_MAX, limit + 1), "next_cursor": None}
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+# ---------------------------------------------------------------- seeding
+
+SEED_SQL = """
+INSERT INTO symbol (symbol, name, market, status, designations)
+SELECT 'S' || lpad(i::text, 5, '0'), 'Company ' || i,
+       (ARRAY['KOSPI', 'KOSDAQ', 'KONEX'])[1 + i %% 3], 'listed', '{}'
+FROM generate_series(1, %(n)s) i;
+
+INSERT INTO price (symbol, interval, start, "end", open, high, low, close, volume, bars)
+SELECT 'S' || lpad(i::text, 5, '0'), 'day', d, d, c, c * 1.01, c * 0.99, c, 1000 + (i * 7 + k) %% 5000, 1
+FROM generate_series(1, %(n)s) i, generate_series(0, %(days)s - 1) k,
+     LATERAL (SELECT %(day0)s::date + k AS d, 100 + 20 * sin(k / 15.0 + i) + i %% 50 AS c) v;
+
+INSERT INTO rebound_leg (symbol, gtype, start_date, start_value, end_date, end_value, bars, change, pct, direction)
+SELECT 'S' || lpad(i::text, 5, '0'), 'close', %(day0)s::date + 5 * j, s, %(day0)s::date + 5 * j + 5, e, 5, e - s,
+       (e / s - 1) * 100, CASE WHEN j %% 2 = 0 THEN 'up' ELSE 'down' END
+FROM generate_series(1, %(n)s) i, generate_series(0, %(days)s / 5 - 2) j,
+     LATERAL (SELECT 100.0 + (i + j) %% 13 AS s, 100.0 + (i + j) %% 13 + CASE WHEN j %% 2 = 0 THEN 6 ELSE -6 END AS e) v;
+
+INSERT INTO rebound_state (symbol, gtype, threshold, direction, pivot_date, pivot_value, extreme_date, extreme_value,
+                           last_date, last_value, bars_since_pivot, pct_from_pivot, pct_from_extreme)
+SELECT 'S' || lpad(i::text, 5, '0'), g, 0, (ARRAY['none', 'up', 'down'])[1 + (i + length(g)) %% 3],
+       %(day0)s::date + %(days)s - 10, 100, %(day0)s::date + %(days)s - 5, 110, %(day0)s::date + %(days)s - 1, 105,
+       (i %% 9) + 1, ((i * 37 + length(g)) %% 400 - 200) / 10.0, ((i * 53) %% 200 - 100) / 10.0
+FROM generate_series(1, %(n)s) i, unnest(ARRAY['open', 'high', 'low', 'close']) g;
+
+INSERT INTO calendar_stat (series, period, start, weekday, count, mean, std, min, max, tz)
+SELECT 'sensor/' || s, 'day', %(day0)s::date + k, 0, 24, 20 + s %% 7, 1.5, 15, 25, 'UTC'
+FROM generate_series(1, %(series)s) s, generate_series(0, %(days)s - 1) k;
+"""
+
+
+def seed(dsn: str, symbols: int, days: int, series: int) -> dict[str, int]:
+    from turnpoint.loader.migrations import migrate
+
+    migrate(dsn)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        if conn.execute("SELECT count(*) FROM symbol").fetchone()[0] == symbols:  # type: ignore[index]
+            print("  (reusing the seeded database)", flush=True)
+        else:
+            for table in ("price", "rebound_leg", "rebound_state", "calendar_stat", "symbol"):
+                conn.execute(f"TRUNCATE {table}")
+            for statement in SEED_SQL.split(";\n\n"):
+                started = time.perf_counter()
+                conn.execute(statement, {"n": symbols, "days": days, "series": series, "day0": DAY0})
+                print(f"  {statement.split()[2]:<15} {time.perf_counter() - started:6.1f} s", flush=True)
+            conn.execute("VACUUM ANALYZE")
+        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # type: ignore[index]
+                for t in ("symbol", "price", "rebound_leg", "rebound_state", "calendar_stat")}
+
+
+# ---------------------------------------------------------------- load
+
+def workloads(symbols: int, days: int, series: int, rng: random.Random) -> dict[str, list[str]]:
+    day0 = dt.date.fromisoformat(DAY0)
+
+    def sym() -> str:
+        return f"S{rng.randint(1, symbols):05d}"
+
+    def day() -> str:
+        return (day0 + dt.timedelta(days=rng.randint(0, max(0, days - 100)))).isoformat()
+
+    sorts = ("pct_from_pivot", "pct_from_extreme", "bars_since_pivot", "last_value")
+    return {
+        "symbols_sorted": [f"/v1/symbols?sort={rng.choice(sorts)}&order={rng.choice(('asc', 'desc'))}"
+                           f"&gtype={rng.choice(('close', 'open', 'high', 'low'))}&limit=50" for _ in range(200)],
+        "symbols_filtered": [f"/v1/symbols?market={rng.choice(('KOSPI', 'KOSDAQ'))}&direction={rng.choice(('up', 'down'))}"
+                             f"&min_pct={rng.randint(-20, 0)}&max_pct={rng.randint(1, 20)}&sort=pct_from_pivot&order=desc"
+                             f"&limit=50" for _ in range(200)],
+        "rebounds": [f"/v1/symbols/{sym()}/rebounds?gtype=close&from={day()}&limit=100" for _ in range(500)],
+        "stats": [f"/v1/stats?series=sensor/{rng.randint(1, series)}&period=day&from={day()}&limit=100"
+                  for _ in range(500)],
+    }
+
+
+def wrk(url: str, paths: list[str], seconds: float, connections: int, threads: int) -> dict[str, float]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(WRK_LUA % ", ".join(json.dumps(p) for p in paths))
+        script = f.name
+    try:
+        out = subprocess.run(
+            ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "-s", script, url],
+            capture_output=True, text=True, timeout=seconds + 60, check=True,
+        ).stdout
+    finally:
+        os.unlink(script)
+    result = json.loads(out.split("RESULT ", 1)[1].splitlines()[0])
+    result["rps"] = result["requests"] / result["seconds"]
+    return result
+
+
+def wait_ready(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    msg = f"server at {url} did not become healthy within {timeout:.0f}s"
+    raise SystemExit(msg)
+
+
+def serve(kind: str, dsn: str, port: int, workers: int, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "TURNPOINT_DATABASE_URL": dsn, "BENCH_DSN": dsn, "TURNPOINT_LOG_LEVEL": "WARNING",
+           "TURNPOINT_API__POOL_MAX_SIZE": "8", "TURNPOINT_API__POOL_MIN_SIZE": "8"}
+    if kind == "api":
+        cmd = [sys.executable, "-m", "turnpoint.cli.main", "api", "serve", "--port", str(port), "--workers", str(workers)]
+    else:
+        cmd = [sys.executable, __file__, "--serve-naive", "--port", str(port), "--workers", str(workers)]
+    return subprocess.Popen(cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    import signal
+
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+def measure(kind: str, dsn: str, loads: dict[str, list[str]], args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    from turnpoint.cli.embedded import free_port
+
+    port = free_port()
+    proc = serve(kind, dsn, port, args.workers, tmp / f"{kind}.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url)
+        for path in (loads["rebounds"][0], loads["stats"][0], loads["symbols_sorted"][0]):
+            r = httpx.get(url + path, timeout=10)
+            if r.status_code != 200:
+                msg = f"{kind}: GET {path} answered {r.status_code}: {r.text[:300]}"
+                raise SystemExit(msg)
+        wrk(url, [p for ps in loads.values() for p in ps], 2, args.connections, 2)  # warm-up
+        results: dict[str, Any] = {}
+        mixed = [p for group in zip(*loads.values(), strict=False) for p in group]
+        for name, paths in [*loads.items(), ("mixed", mixed)]:
+            results[name] = r = wrk(url, paths, args.duration, args.connections, 2)
+            print(f"  {kind:<6} {name:<17} {r['rps']:8.0f} req/s  p50 {r['p50']:6.1f} ms  p95 {r['p95']:6.1f} ms"
+                  f"  p99 {r['p99']:6.1f} ms  non-2xx {r['non2xx']}  errors {r['errors']}", flush=True)
+        return results
+    finally:
+        stop(proc)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer days of bars and shorter runs (< 4 minutes)")
+    parser.add_argument("--symbols", type=int, default=5000)
+    parser.add_argument("--days", type=int, default=None, help="days of bars per symbol (default 2000, quick 400)")
+    parser.add_argument("--series", type=int, default=200)
+    parser.add_argument("--duration", type=float, default=None, help="seconds per wrk run (default 15, quick 5)")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--serve-naive", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_naive:
+        import uvicorn
+
+        uvicorn.run("api:naive_app_from_env", factory=True, app_dir=str(Path(__file__).parent), host="127.0.0.1",
+                    port=args.port, workers=args.workers, log_level="warning", access_log=False)
+        return
+    if shutil.which("wrk") is None:
+        msg = "wrk is needed as the load generator: apt-get install -y wrk"
+        raise SystemExit(msg)
+    args.days = args.days or (400 if args.quick else 2000)
+    args.duration = args.duration or (5 if args.quick else 15)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-api-") as tmpdir:
+        tmp = Path(tmpdir)
+        pg = None
+        dsn = os.environ.get("DATABASE_URL")
+        if dsn is None:
+            from turnpoint.cli.embedded import free_port, start_postgres
+
+            pg = start_postgres(tmp / "pg", free_port(), database="bench")
+            dsn = pg.url
+        try:
+            print(f"seeding {args.symbols} symbols x {args.days} days"
+                  f"{' (--quick: fewer days than the 2,000 of the full run)' if args.quick else ''}", flush=True)
+            rows = seed(dsn, args.symbols, args.days, args.series)
+            print(f"  rows: {rows}  ({time.perf_counter() - started:.0f} s)", flush=True)
+            loads = workloads(args.symbols, args.days, args.series, random.Random(42))
+            api = measure("api", dsn, loads, args, tmp)
+            naive = None if args.skip_baseline else measure("naive", dsn, loads, args, tmp)
+        finally:
+            if pg is not None:
+                from turnpoint.cli.embedded import stop_postgres
+
+                stop_postgres(pg.pgdata, mode="immediate")
+    summary = {
+        "bench": "api", "quick": args.quick, "unit": "req/s",
+        "throughput": round(api["mixed"]["rps"], 1),
+        "baseline": round(naive["mixed"]["rps"], 1) if naive else None,
+        "ratio": round(api["mixed"]["rps"] / naive["mixed"]["rps"], 2) if naive else None,
+        "p99_ms": round(api["mixed"]["p99"], 2),
+        "targets": {"throughput": 1500, "p99_ms": 50},
+        "endpoints": {k: {m: round(v[m], 2) for m in ("rps", "p50", "p95", "p99", "non2xx")} for k, v in api.items()},
+        "baseline_endpoints": ({k: {m: round(v[m], 2) for m in ("rps", "p50", "p95", "p99")} for k, v in naive.items()}
+                               if naive else None),
+        "rows": rows, "symbols": args.symbols, "days": args.days, "connections": args.connections,
+        "workers": args.workers, "seconds": round(time.perf_counter() - started, 1),
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
