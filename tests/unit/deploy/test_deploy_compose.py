@@ -240,6 +240,7 @@ def test_logstash_and_kibana_setup_use_the_observability_folders(compose: dict[s
     assert any(str(v).startswith("./logstash/pipeline:") for v in logstash_mounts)
     kibana_mounts = _service(compose, "kibana-setup")["volumes"]
     assert any(str(v).startswith("./deploy/kibana:") for v in kibana_mounts)
+    assert "logstash-data" in compose["volumes"], "the persisted queue needs a volume"
 
 
 def test_ingest_documents_a_serial_device_passthrough(compose: dict[str, Any]) -> None:
