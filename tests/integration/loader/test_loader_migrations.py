@@ -75,9 +75,8 @@ def test_a_failing_migration_is_rolled_back_and_reported(fresh_database: str, tm
 
 
 def test_the_cli_migrates(fresh_database: str) -> None:
-    from typer.testing import CliRunner
-
     from turnpoint.loader.cli import app
+    from typer.testing import CliRunner
 
     result = CliRunner().invoke(app, ["migrate", "--database-url", fresh_database])
     assert result.exit_code == 0, result.output
