@@ -35,8 +35,17 @@ def conformance_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def embedded_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("embedded")
+def embedded_root() -> Iterator[Path]:
+    """A folder of its own for the session's embedded servers (not under pytest's rotating basetemp,
+    which a concurrent pytest run may prune while our PostgreSQL still uses it)."""
+    import shutil
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="turnpoint-embedded-"))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

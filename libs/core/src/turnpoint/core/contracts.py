@@ -9,7 +9,6 @@ Validation is strict at every boundary: unknown fields are rejected, timestamps 
 from __future__ import annotations
 
 import datetime as dt
-import math
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -31,16 +30,9 @@ def _aware(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
-def _finite(value: float) -> float:
-    if not math.isfinite(value):
-        msg = "value must be a finite number"
-        raise ValueError(msg)
-    return value
-
-
 AwareDatetime = Annotated[dt.datetime, AfterValidator(_aware)]
-Finite = Annotated[float, AfterValidator(_finite)]
-Price = Annotated[float, Field(gt=0), AfterValidator(_finite)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+Price = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 SeriesName = Annotated[str, Field(min_length=1, max_length=200)]
 SymbolName = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._^=\-]+$")]
 

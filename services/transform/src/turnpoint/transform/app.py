@@ -9,6 +9,8 @@ processors are idempotent under redelivery, so a replay after a crash yields ide
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
 from typing import Any
 
@@ -16,6 +18,7 @@ import faust
 from faust.types import EventT
 
 from turnpoint.core import topics
+from turnpoint.core.observability import get_logger
 from turnpoint.transform import metrics
 from turnpoint.transform.bars import BarsProcessor
 from turnpoint.transform.processing import InMessage, Outbox, TopicNames
@@ -24,10 +27,17 @@ from turnpoint.transform.settings import TransformSettings
 
 
 class TableStore:
-    """StateStore over a Faust table with bytes keys/values and an explicit changelog partition."""
+    """StateStore over a Faust table with bytes keys/values and an explicit changelog partition.
+
+    Changelog records are held back until `flush_changelog`, which the agent calls only after the
+    batch's output records were acknowledged by the broker. A crash in between then means outputs
+    without state (the replay recomputes and re-sends them: duplicates of absolute values), never
+    state without outputs (the replay would find nothing new and the outputs would be lost).
+    """
 
     def __init__(self, table: Any) -> None:
         self.table = table
+        self.pending: dict[bytes, tuple[int, bytes]] = {}
 
     def get(self, key: str) -> bytes | None:
         value = self.table.data.get(key.encode())
@@ -36,7 +46,15 @@ class TableStore:
     def put(self, key: str, value: bytes, partition: int) -> None:
         k = key.encode()
         self.table.data[k] = value
-        self.table.send_changelog(partition, k, value)
+        self.pending[k] = (partition, value)
+
+    def flush_changelog(self) -> None:
+        for k, (partition, value) in self.pending.items():
+            self.table.send_changelog(partition, k, value)
+        self.pending.clear()
+
+
+log = get_logger(__name__)
 
 
 def _messages(events: list[EventT]) -> list[InMessage]:
@@ -100,35 +118,50 @@ def build_app(settings: TransformSettings) -> faust.App:
     within = opts.batch_within_ms / 1000
 
     async def publish(out: Outbox) -> None:
+        """Send every output record and wait until the broker acknowledged all of them."""
+        pending = []
         for name, records in out.records.items():
             t = out_topic(name)
             for key, value in records:
-                await t.send(key=key, value=value)
+                pending.append(await t.send(key=key, value=value))
             metrics.RECORDS_OUT.labels(name).inc(len(records))
+        if pending:
+            await asyncio.gather(*pending)
         for reason, n in out.dead.items():
             metrics.DEAD_LETTERS.labels(reason).inc(n)
 
-    async def run(stream: Any, agent: str, source: str, handle: Any) -> None:
+    async def run(stream: Any, agent: str, source: str, handle: Any, store: TableStore | None) -> None:
         async for events in stream.take_events(opts.batch_max, within=within):
             t0 = time.perf_counter()
             msgs = _messages(events)
             metrics.EVENTS_IN.labels(source).inc(len(msgs))
-            await publish(handle(msgs))
+            out = handle(msgs)
+            metrics.PROCESS_SECONDS.labels(agent).observe(time.perf_counter() - t0)
+            try:
+                await publish(out)
+            except Exception:
+                # The broker refused our output after the producer's own retries. The in-memory state
+                # is now ahead of what was published: exit so the supervisor restarts us from the
+                # changelog and the last committed offsets (at-least-once, nothing lost).
+                log.exception("publishing a batch failed; exiting for a clean restart", agent=agent)
+                os._exit(70)
+            if store is not None:
+                store.flush_changelog()
             metrics.BATCH_SECONDS.labels(agent).observe(time.perf_counter() - t0)
 
     @app.agent(bars_in, name="bars")
     async def bars_agent(stream: Any) -> None:
         store = TableStore(symbol_state)
-        await run(stream, "bars", names.bars, lambda msgs: bars.process(msgs, store))
+        await run(stream, "bars", names.bars, lambda msgs: bars.process(msgs, store), store)
 
     @app.agent(readings_in, name="readings")
     async def readings_agent(stream: Any) -> None:
         store = TableStore(series_state)
-        await run(stream, "readings", names.readings, lambda msgs: readings.process(msgs, store))
+        await run(stream, "readings", names.readings, lambda msgs: readings.process(msgs, store), store)
 
     @app.agent(counts_in, name="counts")
     async def counts_agent(stream: Any) -> None:
-        await run(stream, "counts", names.counts, counts.process)
+        await run(stream, "counts", names.counts, counts.process, None)
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:

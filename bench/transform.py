@@ -1,0 +1,172 @@
+"""Transform throughput: market bars/s from the bars topic through rebounds (4 gtypes) and weekly/monthly
+bars to the output topics, with a warm `turnpoint transform worker`, against a naive per-event Faust agent.
+
+Also: sensor readings/s through calendar statistics + outliers, bars/s when every bar travels in its own
+message, and the worker's peak memory holding the state of all symbols (4 gtypes each).
+
+usage: python bench/transform.py [--quick] [--symbols N] [--days N]
+Prints its figures and a final JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+import random
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import orjson  # noqa: E402
+from _common import REPO, broker, final_line, peak_rss_mb, python, spawn, stop, wait_lag_zero  # noqa: E402
+
+from turnpoint.cli.embedded import free_port  # noqa: E402
+from turnpoint.core import topics  # noqa: E402
+from turnpoint.core.kafka import ensure_topics, make_producer  # noqa: E402
+from turnpoint.core.settings import KafkaSettings  # noqa: E402
+
+
+def bar_series(symbol: str, days: int, rng: random.Random) -> list[dict[str, object]]:
+    d = dt.date(2015, 1, 2)
+    price = rng.uniform(10, 500)
+    out = []
+    while len(out) < days:
+        if d.weekday() < 5:
+            c = price * math.exp(rng.gauss(0, 0.02))
+            o = price
+            out.append({"symbol": symbol, "date": d.isoformat(), "open": round(o, 2), "high": round(max(o, c) * 1.01, 2),
+                        "low": round(min(o, c) * 0.99, 2), "close": round(c, 2), "volume": 1000.0})
+            price = c
+        d += dt.timedelta(days=1)
+    return out
+
+
+def produce(settings: KafkaSettings, topic: str, records: list[tuple[bytes, bytes]]) -> float:
+    producer = make_producer(settings, **{"linger.ms": 20})
+    t0 = time.monotonic()
+    for key, value in records:
+        while True:
+            try:
+                producer.produce(topic, key=key, value=value)
+                break
+            except BufferError:
+                producer.poll(0.05)
+    producer.flush(120)
+    return t0
+
+
+def run_turnpoint(bootstrap: str, symbols: int, days: int, per_message: int, readings: int, tmp: Path) -> dict[str, float]:
+    prefix = f"b{uuid.uuid4().hex[:6]}."
+    settings = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=prefix, partitions=2)
+    ensure_topics(settings)
+    group = f"{prefix}{topics.TRANSFORM_GROUP.group_id}"
+    env = {"TURNPOINT_KAFKA__BOOTSTRAP_SERVERS": bootstrap, "TURNPOINT_KAFKA__TOPIC_PREFIX": prefix,
+           "TURNPOINT_KAFKA__PARTITIONS": "2", "TURNPOINT_TRANSFORM__DATA_DIR": str(tmp / "tp"),
+           "TURNPOINT_TRANSFORM__PORT": str(free_port()), "TURNPOINT_TZ": "Asia/Seoul"}
+    proc = spawn([python(), "-m", "turnpoint.cli.main", "transform", "worker"], env, tmp / "worker.log")
+    rng = random.Random(1)
+    bars_topic = f"{prefix}{topics.BARS.name}"
+    readings_topic = f"{prefix}{topics.READINGS.name}"
+    try:
+        # warm up: the group joins, agents start, tables exist
+        warm = [(b"WARM", orjson.dumps({"v": 1, "items": bar_series("WARM", 50, rng)}))]
+        produce(settings, bars_topic, warm)
+        wait_lag_zero(bootstrap, group, [bars_topic], 120, proc)
+        print("worker warm", flush=True)
+
+        records = []
+        for s in range(symbols):
+            bars = bar_series(f"S{s:05d}", days, rng)
+            for i in range(0, len(bars), per_message):
+                records.append((f"S{s:05d}".encode(), orjson.dumps({"v": 1, "items": bars[i:i + per_message]})))
+        n_bars = symbols * days
+        t0 = produce(settings, bars_topic, records)
+        t1 = wait_lag_zero(bootstrap, group, [bars_topic], 900, proc)
+        batched = n_bars / (t1 - t0)
+        rss = peak_rss_mb(proc.pid)
+        print(f"turnpoint: {n_bars} bars of {symbols} symbols in {len(records)} messages: {t1 - t0:.2f}s "
+              f"= {batched:,.0f} bars/s; worker peak RSS {rss:.0f} MiB", flush=True)
+
+        single_n = min(20_000, n_bars)
+        singles = []
+        for s in range(single_n // 200):
+            for bar in bar_series(f"ONE{s:04d}", 200, rng):
+                singles.append((str(bar["symbol"]).encode(), orjson.dumps({"v": 1, "items": [bar]})))
+        t0 = produce(settings, bars_topic, singles)
+        t1 = wait_lag_zero(bootstrap, group, [bars_topic], 600, proc)
+        single = len(singles) / (t1 - t0)
+        print(f"turnpoint: {len(singles)} bars, one per message: {single:,.0f} bars/s", flush=True)
+
+        series = 20
+        per_series = readings // series
+        start = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+        recs = []
+        for s in range(series):
+            name = f"plant{s}/temp"
+            items = [{"series": name, "ts": (start + dt.timedelta(seconds=60 * i)).isoformat().replace("+00:00", "Z"),
+                      "value": 20 + rng.gauss(0, 1)} for i in range(per_series)]
+            for i in range(0, len(items), 100):
+                recs.append((name.encode(), orjson.dumps({"v": 1, "items": items[i:i + 100]})))
+        t0 = produce(settings, readings_topic, recs)
+        t1 = wait_lag_zero(bootstrap, group, [readings_topic], 600, proc)
+        rps = series * per_series / (t1 - t0)
+        print(f"turnpoint: {series * per_series} readings of {series} series (100 per message): {rps:,.0f} readings/s",
+              flush=True)
+        return {"batched": batched, "single": single, "readings": rps, "rss": rss}
+    finally:
+        stop(proc)
+
+
+def run_naive(bootstrap: str, n_bars: int, tmp: Path) -> float:
+    prefix = f"n{uuid.uuid4().hex[:6]}."
+    settings = KafkaSettings(bootstrap_servers=bootstrap, partitions=2)
+    source, sink = f"{prefix}bars", f"{prefix}legs"
+    ensure_topics(settings, [source, sink])
+    app_id = f"{prefix}naive"
+    proc = spawn([python(), str(REPO / "bench" / "naive_faust.py"), bootstrap, source, sink, app_id, str(free_port())],
+                 {}, tmp / "naive.log")
+    rng = random.Random(2)
+    try:
+        produce(settings, source, [(b"WARM", orjson.dumps({"symbol": "WARM", "close": 1.0, "i": 0}))])
+        wait_lag_zero(bootstrap, app_id, [source], 120, proc)
+        records = []
+        symbols = max(1, n_bars // 200)
+        for s in range(symbols):
+            for i, bar in enumerate(bar_series(f"S{s:05d}", 200, rng)):
+                records.append((f"S{s:05d}".encode(), orjson.dumps({"symbol": bar["symbol"], "close": bar["close"], "i": i})))
+        t0 = produce(settings, source, records)
+        t1 = wait_lag_zero(bootstrap, app_id, [source], 900, proc)
+        rate = len(records) / (t1 - t0)
+        print(f"naive faust: {len(records)} bars, one per message, per-event table update: {rate:,.0f} bars/s",
+              flush=True)
+        return rate
+    finally:
+        stop(proc)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small run, under 3 minutes")
+    ap.add_argument("--symbols", type=int, default=None)
+    ap.add_argument("--days", type=int, default=None)
+    args = ap.parse_args()
+    symbols = args.symbols or 5000
+    days = args.days or (100 if args.quick else 500)
+    naive_bars = 10_000 if args.quick else 40_000
+    readings = 100_000 if args.quick else 1_000_000
+    with broker() as bootstrap, tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        tp = run_turnpoint(bootstrap, symbols, days, 250, readings, tmp)
+        naive = run_naive(bootstrap, naive_bars, tmp)
+    final_line("transform", tp["batched"], "bars/s", "naive per-event faust", naive,
+               single_bar_messages=round(tp["single"], 1), readings_per_s=round(tp["readings"], 1),
+               worker_peak_rss_mib=round(tp["rss"], 1), symbols=symbols, days=days)
+
+
+if __name__ == "__main__":
+    main()
