@@ -70,10 +70,33 @@ def check_symbol(text: str) -> str:
     return s
 
 
+_INF = math.inf
+
+
 def bar_dict(
     symbol: str, date: str, open_: str, high: str, low: str, close: str, volume: str | None, source: str | None,
 ) -> dict[str, Any]:
-    """A `Bar` as a JSON-ready dict, or RowError."""
+    """A `Bar` as a JSON-ready dict, or RowError.
+
+    The fast path takes well-formed rows (plain numbers, ISO dates) with a handful of float() calls and
+    chained comparisons (`0 < x < inf` is False for NaN too); anything else goes the detailed way, which
+    also accepts thousands separators and other date spellings and says what is wrong.
+    """
+    try:
+        o, h, lo, c = float(open_), float(high), float(low), float(close)
+        v = float(volume) if volume else 0.0
+        if (0 < o < _INF and 0 < lo <= h < _INF and 0 < c < _INF and 0 <= v < _INF
+                and len(date) == 10 and dt.date.fromisoformat(date)):
+            return {"symbol": symbol, "date": date, "open": o, "high": h, "low": lo, "close": c, "volume": v,
+                    "source": source}
+    except ValueError:
+        pass
+    return _bar_dict_checked(symbol, date, open_, high, low, close, volume, source)
+
+
+def _bar_dict_checked(
+    symbol: str, date: str, open_: str, high: str, low: str, close: str, volume: str | None, source: str | None,
+) -> dict[str, Any]:
     h = price(high, "high")
     lo = price(low, "low")
     if h < lo:
