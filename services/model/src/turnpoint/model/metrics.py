@@ -25,3 +25,4 @@ LOG_DROPPED = Counter(
 MODEL_INFO = Gauge("turnpoint_model_loaded_info", "1 for each loaded model version", ["model", "version"])
 RELOADS = Counter("turnpoint_model_reloads_total", "Model versions loaded", ["model"])
 HTTP_ERRORS = Counter("turnpoint_model_http_errors_total", "HTTP problem responses", ["status"])
+BATCH_FAILURES = Counter("turnpoint_model_batch_failures_total", "Stream batches retried, by error", ["error"])

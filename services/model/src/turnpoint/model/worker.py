@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
 from turnpoint.core import topics
 from turnpoint.core.contracts import PriceBar, Reading
 from turnpoint.core.errors import InfrastructureUnavailable, InvalidRecord
@@ -90,9 +90,9 @@ class StreamWorker:
             self._replay_until[(tp.topic, tp.partition)] = tp.offset
             start.append(TopicPartition(tp.topic, tp.partition, max(low, tp.offset - self.warmup_messages)))
         self.assigned += len(partitions)
-        if consumer.rebalance_protocol() == "COOPERATIVE":
+        try:  # turnpoint's consumers use cooperative-sticky (turnpoint.core.kafka.consumer_config)
             consumer.incremental_assign(start)
-        else:
+        except KafkaException:
             consumer.assign(start)
 
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
@@ -291,8 +291,10 @@ class StreamWorker:
                 try:
                     self.step()
                     backoff = 0.5
-                except InfrastructureUnavailable as exc:
-                    log.error("worker.batch_failed", error=str(exc), retry_in_s=backoff)
+                except Exception as exc:  # never let the stream die: retry from the committed offsets
+                    unexpected = not isinstance(exc, InfrastructureUnavailable)
+                    log.error("worker.batch_failed", error=str(exc), retry_in_s=backoff, exc_info=unexpected)
+                    metrics.BATCH_FAILURES.labels(type(exc).__name__).inc()
                     stop.wait(backoff)
                     backoff = min(backoff * 2, 30.0)
                     self._rewind()
