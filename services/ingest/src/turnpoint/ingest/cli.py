@@ -21,6 +21,7 @@ token_app = typer.Typer(no_args_is_help=True, help="Bearer tokens of the HTTP wr
 app.add_typer(token_app, name="token")
 
 FILE_OPT = typer.Option(..., "--file", "-f", exists=True, dir_okay=False, readable=True, help="The CSV file.")
+MARKET_FILE_OPT = typer.Option(None, "--file", "-f", exists=True, dir_okay=False, readable=True, help="The CSV file.")
 JSON_OPT = typer.Option(False, "--json", help="Print the summary as one JSON line on stdout.")
 CONFIG_ARG = typer.Argument(..., exists=True, dir_okay=False, help="A YAML or TOML serial configuration file.")
 SCOPE_OPT = typer.Option(..., "--scope", help="write:readings, write:bars, write:counts or read; repeat it.")
@@ -69,12 +70,34 @@ def _run_file(kind: str, path: Path, as_json: bool, **kwargs: object) -> None:
 
 @app.command()
 def market(
-    file: Path = FILE_OPT,
+    file: Path | None = MARKET_FILE_OPT,
     symbol: str | None = typer.Option(None, "--symbol", "-s", help="Symbol of a one-symbol file (default: from the file name)."),
     last_days: int | None = typer.Option(None, "--last-days", min=1, help="Daily mode: re-send only the last N days of each symbol (revisions)."),
+    online: bool = typer.Option(False, "--online", help="Download --symbol from Yahoo Finance (needs the `online` extra)."),
+    period: str = typer.Option("1y", "--period", help="With --online: how far back (1mo, 1y, 10y, max)."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Publish market bars (SPEC, Yahoo or Korean-header CSV) to turnpoint.bars.v1."""
+    if online:
+        import tempfile
+
+        from turnpoint.ingest.errors import InputFileError
+        from turnpoint.ingest.online import download_yahoo_csv
+
+        if not symbol or file is not None:
+            typer.echo("error: --online needs --symbol and no --file", err=True)
+            raise typer.Exit(2)
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                path = download_yahoo_csv(symbol, period, Path(tmp))
+            except InputFileError as exc:
+                typer.echo(f"error: {exc}", err=True)
+                raise typer.Exit(1) from None
+            _run_file("market", path, as_json, symbol=symbol, last_days=last_days)
+        return
+    if file is None:
+        typer.echo("error: pass --file BARS.csv (or --online --symbol X)", err=True)
+        raise typer.Exit(2)
     _run_file("market", file, as_json, symbol=symbol, last_days=last_days)
 
 
