@@ -42,7 +42,8 @@ def test_run_serves_write_api_and_drop_folder_then_stops_on_sigterm(kafka_settin
             except httpx.TransportError:
                 time.sleep(0.2)
         else:
-            raise AssertionError("ingest run did not become healthy")
+            msg = "ingest run did not become healthy"
+            raise AssertionError(msg)
         count = {"camera": "c1", "period_start": "2025-01-01T00:00:00Z", "period_end": "2025-01-01T00:05:00Z",
                  "people": 1, "vehicle": 0}
         r = httpx.post(f"{base}/v1/counts", json=count, headers={"Authorization": f"Bearer {token}"}, timeout=20)
