@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 import orjson
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from turnpoint.core import topics
 from turnpoint.core.algorithms import BarTuple, ReboundUpdate, SymbolRebounds
@@ -16,6 +16,14 @@ from turnpoint.transform.processing import InMessage, Outbox, StateStore, TopicN
 from turnpoint.transform.settings import TransformOptions
 
 _BAR = TypeAdapter(Bar)
+
+
+class _BarEnvelope(BaseModel):
+    v: Literal[1]
+    items: list[Bar]
+
+
+_ENVELOPE = TypeAdapter(_BarEnvelope)
 
 
 def _error(exc: ValidationError) -> str:
@@ -36,22 +44,33 @@ class BarsProcessor:
         """Validated bars grouped by symbol, in arrival order; everything else dead-lettered."""
         by_symbol: dict[str, list[tuple[Bar, InMessage]]] = {}
         for msg in msgs:
-            items = decode(msg, out, self.dlq)
-            if items is None:
-                continue
-            key = msg.key.decode("utf-8", "replace") if msg.key else None
-            for raw in items:
-                try:
-                    bar = _BAR.validate_python(raw)
-                except ValidationError as exc:
-                    out.dead_letter(self.dlq, msg, "invalid", _error(exc), orjson.dumps(raw))
+            try:  # the common case: a valid envelope of valid bars, parsed and validated in one call
+                bars = _ENVELOPE.validate_json(msg.value or b"").items
+            except ValidationError:
+                items = decode(msg, out, self.dlq)
+                if items is None:
                     continue
+                bars = self._valid_items(msg, items, out)
+            key = msg.key.decode("utf-8", "replace") if msg.key else None
+            for bar in bars:
                 if key is not None and bar.symbol != key:
                     detail = f"item symbol {bar.symbol!r} differs from message key {key!r}"
-                    out.dead_letter(self.dlq, msg, "key-mismatch", detail, orjson.dumps(raw))
+                    out.dead_letter(self.dlq, msg, "key-mismatch", detail, bar.model_dump_json().encode())
                     continue
-                by_symbol.setdefault(bar.symbol, []).append((bar, msg))
+                group = by_symbol.get(bar.symbol)
+                if group is None:
+                    group = by_symbol[bar.symbol] = []
+                group.append((bar, msg))
         return by_symbol
+
+    def _valid_items(self, msg: InMessage, items: list[Any], out: Outbox) -> list[Bar]:
+        bars = []
+        for raw in items:
+            try:
+                bars.append(_BAR.validate_python(raw))
+            except ValidationError as exc:
+                out.dead_letter(self.dlq, msg, "invalid", _error(exc), orjson.dumps(raw))
+        return bars
 
     def state(self, symbol: str, store: StateStore) -> SymbolRebounds:
         raw = store.get(symbol)
