@@ -148,6 +148,7 @@ def run(
     t0 = time.monotonic()
     stack = devstack.up({"api": api_port})
     healthy_s = time.monotonic() - t0
+    api_port = next((int(s["port"]) for s in stack.services if s["name"] == "api"), api_port)
     data = stack.home / "samples"
     data.mkdir(exist_ok=True)
     bars_csv, readings_csv = data / "bars.csv", data / "readings.csv"

@@ -131,7 +131,9 @@ def up(ports: dict[str, int] | None = None, wait: float = 120.0, quiet: bool = F
     home.mkdir(parents=True, exist_ok=True)
     (home / "logs").mkdir(exist_ok=True)
     base = TurnpointSettings()
-    ports = {**topics.PORTS, **(ports or {})}
+    from_env = {n: int(os.environ[f"TURNPOINT_{n.upper()}__PORT"]) for n in topics.PORTS
+                if os.environ.get(f"TURNPOINT_{n.upper()}__PORT")}
+    ports = {**topics.PORTS, **from_env, **(ports or {})}
 
     env_kafka = os.environ.get("TURNPOINT_KAFKA__BOOTSTRAP_SERVERS")
     if env_kafka:
@@ -294,11 +296,15 @@ def require_stack() -> Stack:
 
 @app.command("up")
 def up_cmd(
-    api_port: int = typer.Option(topics.PORTS["api"], help="Port of the read API."),
+    api_port: int = typer.Option(None, help="Port of the read API (default 8000, or TURNPOINT_API__PORT)."),
     wait: float = typer.Option(120.0, help="Seconds to wait for every service to report healthy."),
 ) -> None:
-    """Start the broker, the database and every service in the background (safe to run twice)."""
-    up({"api": api_port}, wait=wait)
+    """Start the broker, the database and every service in the background (safe to run twice).
+
+    Service ports come from TURNPOINT_<SERVICE>__PORT when set; the broker and PostgreSQL take 9092 and
+    5433, or free ports when those are taken.
+    """
+    up({"api": api_port} if api_port else None, wait=wait)
 
 
 @app.command("down")
