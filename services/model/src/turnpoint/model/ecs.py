@@ -16,6 +16,8 @@ ECS top level: `@timestamp`, `ecs.version`, `event.*` (dataset `turnpoint.infere
     turnpoint.anomaly.{score,threshold,flagged,step_errors}
     turnpoint.realised.{asof,predicted,actual,error,abs_pct_error}   the previous h1 forecast vs this close
     turnpoint.latency_ms
+
+Array-valued fields may hold numpy rows; serialise documents with `dumps` (orjson, numpy enabled).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import uuid
 from typing import Any
 
 import numpy as np
+import orjson
 
 ECS_VERSION = "8.11.0"
 DATASET = "turnpoint.inference"
@@ -44,6 +47,10 @@ def service_version() -> str:
 
 
 _SERVICE_VERSION = service_version()
+
+
+def dumps(doc: dict[str, Any]) -> bytes:
+    return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def iso(t: dt.datetime) -> str:
@@ -73,18 +80,19 @@ def trace_from_traceparent(header: str | None) -> str | None:
     return None
 
 
-def _base(*, now: str, event_id: str, action: str, duration_ns: int, trace_id: str, environment: str,
-          service: str) -> dict[str, Any]:
+def _static(environment: str, service: str) -> dict[str, Any]:
+    """The parts every document of a batch shares (the same objects: serialisers only read them)."""
     return {
-        "@timestamp": now,
         "ecs": {"version": ECS_VERSION},
-        "event": {
-            "id": event_id, "kind": "event", "category": ["process"], "type": ["info"], "dataset": DATASET,
-            "module": "turnpoint", "action": action, "duration": duration_ns, "outcome": "success",
-        },
         "service": {"name": service, "type": "model", "version": _SERVICE_VERSION, "environment": environment},
         "host": {"name": _HOST},
-        "trace": {"id": trace_id},
+    }
+
+
+def _event(event_id: str, action: str, duration_ns: int) -> dict[str, Any]:
+    return {
+        "id": event_id, "kind": "event", "category": ["process"], "type": ["info"], "dataset": DATASET,
+        "module": "turnpoint", "action": action, "duration": duration_ns, "outcome": "success",
     }
 
 
@@ -95,29 +103,32 @@ def forecast_docs(
     service: str = "turnpoint-model",
 ) -> list[dict[str, Any]]:
     now = iso(dt.datetime.now(dt.UTC))
-    inputs, feats = closes.tolist(), out["features"].tolist()
-    values, steps = out["forecast"].tolist(), out["step_returns"].tolist()
+    # Arrays stay numpy rows: orjson (OPT_SERIALIZE_NUMPY) writes them without Python floats in between.
+    inputs, feats, steps = closes, out["features"], out["step_returns"]
+    lasts = closes[:, -1].tolist()
+    values = out["forecast"].tolist()
     n = len(targets)
     latency = duration_ns / 1e6
+    static = _static(environment, service)
+    width = closes.shape[1]
+    keys = [f"h{h + 1}" for h in range(out["forecast"].shape[1])]
     docs = []
     for i in range(n):
-        doc = _base(now=now, event_id=event_ids[i], action="forecast", duration_ns=duration_ns, trace_id=trace_ids[i],
-                    environment=environment, service=service)
         v = values[i]
         tp: dict[str, Any] = {
             "log_version": LOG_VERSION,
             "model": {"name": model, "version": version, "kind": "forecast"},
             "source": source, "target": targets[i], "asof": asofs[i], "horizon": len(v),
             "batch": {"id": batch_id, "size": n, "index": i},
-            "input": {"values": inputs[i], "last": inputs[i][-1], "count": len(inputs[i])},
+            "input": {"values": inputs[i], "last": lasts[i], "count": width},
             "features": feats[i],
-            "output": {"values": v, "step_returns": steps[i], **{f"h{h + 1}": x for h, x in enumerate(v)}},
+            "output": {"values": v, "step_returns": steps[i], **dict(zip(keys, v, strict=False))},
             "latency_ms": latency,
         }
         if realised is not None and realised[i] is not None:
             tp["realised"] = realised[i]
-        doc["turnpoint"] = tp
-        docs.append(doc)
+        docs.append({"@timestamp": now, **static, "event": _event(event_ids[i], "forecast", duration_ns),
+                     "trace": {"id": trace_ids[i]}, "turnpoint": tp})
     return docs
 
 
@@ -127,25 +138,27 @@ def anomaly_docs(
     batch_id: str, environment: str = "development", service: str = "turnpoint-model",
 ) -> list[dict[str, Any]]:
     now = iso(dt.datetime.now(dt.UTC))
-    inputs, feats = values.tolist(), out["features"].tolist()
-    scores, errs = out["score"].tolist(), out["step_errors"].tolist()
+    inputs, feats, errs = values, out["features"], out["step_errors"]
+    lasts = values[:, -1].tolist()
+    scores = out["score"].tolist()
+    width = values.shape[1]
     n = len(targets)
     latency = duration_ns / 1e6
+    static = _static(environment, service)
     docs = []
     for i in range(n):
-        doc = _base(now=now, event_id=event_ids[i], action="anomaly-score", duration_ns=duration_ns,
-                    trace_id=trace_ids[i], environment=environment, service=service)
         flagged = scores[i] > threshold
-        doc["turnpoint"] = {
+        tp = {
             "log_version": LOG_VERSION,
             "model": {"name": model, "version": version, "kind": "anomaly"},
             "source": source, "target": targets[i], "asof": asofs[i], "horizon": 0,
             "batch": {"id": batch_id, "size": n, "index": i},
-            "input": {"values": inputs[i], "last": inputs[i][-1], "count": len(inputs[i])},
+            "input": {"values": inputs[i], "last": lasts[i], "count": width},
             "features": feats[i],
             "output": {"values": [scores[i], threshold, 1.0 if flagged else 0.0]},
             "anomaly": {"score": scores[i], "threshold": threshold, "flagged": flagged, "step_errors": errs[i]},
             "latency_ms": latency,
         }
-        docs.append(doc)
+        docs.append({"@timestamp": now, **static, "event": _event(event_ids[i], "anomaly-score", duration_ns),
+                     "trace": {"id": trace_ids[i]}, "turnpoint": tp})
     return docs

@@ -104,7 +104,11 @@ class Predictor:
     @staticmethod
     def _ids(n: int, trace_ids: Sequence[str] | None, event_ids: Sequence[str] | None) -> tuple[list[str], list[str]]:
         traces = list(trace_ids) if trace_ids is not None else [ecs.new_trace_id()] * n
-        events = list(event_ids) if event_ids is not None else [uuid.uuid4().hex for _ in range(n)]
+        if event_ids is not None:
+            events = list(event_ids)
+        else:
+            batch = uuid.uuid4().hex
+            events = [f"{batch}-{i}" for i in range(n)]
         return traces, events
 
     @staticmethod

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import orjson
 from turnpoint.core.observability import get_logger
 from turnpoint.model import metrics
+from turnpoint.model.ecs import dumps
 from turnpoint.model.elastic import bulk_actions, install_template
 
 log = get_logger(__name__)
@@ -26,7 +27,9 @@ Doc = dict[str, Any]
 
 
 class Sink(Protocol):
-    def write(self, key: str, docs: Sequence[Doc]) -> None: ...
+    def write(self, key: str, docs: Sequence[Doc], lines: Sequence[bytes]) -> None:
+        """`lines` are the documents already serialised (one JSON object each, no newline)."""
+    
     def close(self) -> None: ...
 
 
@@ -43,10 +46,10 @@ class FileSink:
     def path_for(self, day: str) -> Path:
         return self.directory / f"inference-{day}.ndjson"
 
-    def write(self, key: str, docs: Sequence[Doc]) -> None:
-        if not docs:
+    def write(self, key: str, docs: Sequence[Doc], lines: Sequence[bytes]) -> None:
+        if not lines:
             return
-        data = b"".join(orjson.dumps(d) + b"\n" for d in docs)
+        data = b"\n".join(lines) + b"\n"
         day = dt.datetime.now(dt.UTC).date().isoformat()
         with self._lock:
             if day != self._day:
@@ -77,10 +80,10 @@ class KafkaSink:
             metrics.LOG_DROPPED.labels("kafka").inc()
             log.error("inference_log.kafka_failed", topic=self.topic, error=str(err))
 
-    def write(self, key: str, docs: Sequence[Doc]) -> None:
-        for start in range(0, len(docs), self.chunk):
-            part = docs[start : start + self.chunk]
-            value = orjson.dumps({"v": 1, "items": list(part)})
+    def write(self, key: str, docs: Sequence[Doc], lines: Sequence[bytes]) -> None:
+        for start in range(0, len(lines), self.chunk):
+            part = lines[start : start + self.chunk]
+            value = b'{"v":1,"items":[' + b",".join(part) + b"]}"
             try:
                 self.producer.produce(self.topic, key=key.encode(), value=value, on_delivery=self._delivered)
             except BufferError:
@@ -111,10 +114,10 @@ class ElasticsearchSink:
         self._thread = threading.Thread(target=self._run, name="es-writer", daemon=True)
         self._thread.start()
 
-    def write(self, key: str, docs: Sequence[Doc]) -> None:
-        for i, doc in enumerate(docs):
+    def write(self, key: str, docs: Sequence[Doc], lines: Sequence[bytes]) -> None:
+        for i, line in enumerate(lines):
             try:
-                self._queue.put_nowait(doc)
+                self._queue.put_nowait(orjson.loads(line))  # plain JSON for the client's serialiser
             except queue.Full:
                 metrics.LOG_DROPPED.labels("elasticsearch").inc(len(docs) - i)
                 return
@@ -188,9 +191,10 @@ class InferenceLog:
         self.sinks = list(sinks)
 
     def emit(self, key: str, docs: Sequence[Doc]) -> None:
+        lines = [dumps(d) for d in docs]  # serialised once for every sink
         for sink in self.sinks:
             try:
-                sink.write(key, docs)
+                sink.write(key, docs, lines)
             except Exception as exc:  # a broken sink must not fail an inference
                 metrics.LOG_DROPPED.labels(type(sink).__name__).inc(len(docs))
                 log.error("inference_log.sink_failed", sink=type(sink).__name__, error=str(exc)[:300])
@@ -209,8 +213,8 @@ class MemorySink:
     def __init__(self) -> None:
         self.docs: list[Doc] = []
 
-    def write(self, key: str, docs: Sequence[Doc]) -> None:
-        self.docs.extend(docs)
+    def write(self, key: str, docs: Sequence[Doc], lines: Sequence[bytes]) -> None:
+        self.docs.extend(orjson.loads(line) for line in lines)  # what the other sinks received
 
     def close(self) -> None:
         return
