@@ -78,7 +78,7 @@ def _tz(name: str) -> str:
 
 @app.command("rebounds")
 def rebounds(
-    input: Path = InputOpt,  # noqa: A002
+    input: Path = InputOpt,
     output: Path = OutputOpt,
     gtype: list[str] = typer.Option(  # noqa: B008
         list(_GTYPES), "--gtype", "-g", help="Graph type(s) to write: open, high, low, close (repeat). Default all."
@@ -155,7 +155,7 @@ def _summary(kind: str, parsed: Parsed, counts: dict[str, int], written: int, ou
 
 @app.command("stats")
 def stats(
-    input: Path = InputOpt,  # noqa: A002
+    input: Path = InputOpt,
     output: Path = OutputOpt,
     tz: str = typer.Option("UTC", "--tz", help="IANA time zone of the calendar (e.g. Asia/Seoul)."),
 ) -> None:
@@ -174,7 +174,7 @@ def stats(
 
 @app.command("outliers")
 def outliers(
-    input: Path = InputOpt,  # noqa: A002
+    input: Path = InputOpt,
     output: Path = OutputOpt,
     tz: str = typer.Option("UTC", "--tz", help="IANA time zone of the calendar days."),
     window_days: int = typer.Option(28, "--window-days", min=1, help="Reference window W in local days."),
