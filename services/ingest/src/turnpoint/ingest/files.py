@@ -10,6 +10,7 @@ import datetime as dt
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,7 @@ def _publish(
     batch = _batch_size(settings)
     for key, items in groups.items():
         if sort_field is not None:
-            items.sort(key=lambda it: it[sort_field])  # stable: a later revision stays after the earlier row
+            items.sort(key=itemgetter(sort_field))  # stable: a later revision stays after the earlier row
         if select is not None:
             kept = select(items)
             summary.skipped += len(items) - len(kept)

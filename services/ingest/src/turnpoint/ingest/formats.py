@@ -175,14 +175,21 @@ def read_bars(path: Path, symbol: str | None = None) -> Iterator[dict[str, Any] 
         i_d, i_o, i_h, i_l, i_c = (found[k] for k in ("date", "open", "high", "low", "close"))
         i_v = found.get("volume")
         width = max(found.values()) + 1
+        checked: set[str] = set()  # symbols already validated (the regex is a third of a row's cost)
         for row in src.reader:
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue
             try:
                 if len(row) < width:
-                    msg_0 = "short-row"
-                    raise RowError(msg_0, f"{len(row)} columns, expected at least {width}")
-                sym = fixed if fixed is not None else check_symbol(row[i_sym])  # type: ignore[index]
+                    reason = "short-row"
+                    raise RowError(reason, f"{len(row)} columns, expected at least {width}")
+                if fixed is not None:
+                    sym = fixed
+                else:
+                    sym = row[i_sym]  # type: ignore[index]
+                    if sym not in checked:
+                        sym = check_symbol(sym)
+                        checked.add(sym)
                 yield bar_dict(sym, row[i_d], row[i_o], row[i_h], row[i_l], row[i_c],
                                row[i_v] if i_v is not None else None, source)
             except RowError as exc:
@@ -202,8 +209,8 @@ def read_readings(path: Path, source: str | None = None) -> Iterator[dict[str, A
                 continue
             try:
                 if len(row) < width:
-                    msg = "short-row"
-                    raise RowError(msg, f"{len(row)} columns, expected at least {width}")
+                    reason = "short-row"
+                    raise RowError(reason, f"{len(row)} columns, expected at least {width}")
                 yield reading_dict(row[i_s], row[i_t], row[i_v], row[i_u] if i_u is not None else None, source)
             except RowError as exc:
                 yield Rejected(src.line, exc.reason, str(exc), src.raw())
@@ -234,8 +241,8 @@ def read_symbols(path: Path) -> Iterator[dict[str, Any] | Rejected]:
                 status_text = col(row, "status") or "listed"
                 status = STATUS_WORDS.get(status_text.lower())
                 if status is None:
-                    msg = "bad-status"
-                    raise RowError(msg, f"status {status_text!r} is not one of listed, delisted, suspended")
+                    reason = "bad-status"
+                    raise RowError(reason, f"status {status_text!r} is not one of listed, delisted, suspended")
                 raw_d = col(row, "designations").replace("|", ";")
                 designations = [d.strip() for d in raw_d.split(";") if d.strip()]
                 yield {"symbol": sym, "name": col(row, "name"), "market": col(row, "market").upper(),

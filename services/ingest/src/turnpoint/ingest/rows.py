@@ -32,19 +32,19 @@ def number(text: str, field: str, thousands: bool = False) -> float:
         value = float(s)
     except ValueError:
         detail = f"{field} {text!r} is not a number" if s else f"{field} is empty"
-        msg = "bad-number"
-        raise RowError(msg, detail) from None
+        reason = "bad-number"
+        raise RowError(reason, detail) from None
     if not math.isfinite(value):
-        msg = "bad-number"
-        raise RowError(msg, f"{field} {text!r} is not a finite number")
+        reason = "bad-number"
+        raise RowError(reason, f"{field} {text!r} is not a finite number")
     return value
 
 
 def price(text: str, field: str) -> float:
     value = number(text, field, thousands=True)
     if value <= 0:
-        msg = "bad-price"
-        raise RowError(msg, f"{field} {text!r} must be greater than 0")
+        reason = "bad-price"
+        raise RowError(reason, f"{field} {text!r} must be greater than 0")
     return value
 
 
@@ -58,15 +58,15 @@ def parse_date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(s)
     except ValueError:
-        msg = "bad-date"
-        raise RowError(msg, f"date {text!r} is not a date such as 2024-01-02") from None
+        reason = "bad-date"
+        raise RowError(reason, f"date {text!r} is not a date such as 2024-01-02") from None
 
 
 def check_symbol(text: str) -> str:
     s = text.strip()
     if not SYMBOL_RE.match(s):
-        msg = "bad-symbol"
-        raise RowError(msg, f"symbol {text!r} must be 1-32 characters of A-Z a-z 0-9 . _ ^ = -")
+        reason = "bad-symbol"
+        raise RowError(reason, f"symbol {text!r} must be 1-32 characters of A-Z a-z 0-9 . _ ^ = -")
     return s
 
 
@@ -100,12 +100,12 @@ def _bar_dict_checked(
     h = price(high, "high")
     lo = price(low, "low")
     if h < lo:
-        msg = "inconsistent"
-        raise RowError(msg, f"high {h} < low {lo}")
+        reason = "inconsistent"
+        raise RowError(reason, f"high {h} < low {lo}")
     vol = 0.0 if volume is None or not volume.strip() else number(volume, "volume", thousands=True)
     if vol < 0:
-        msg = "bad-volume"
-        raise RowError(msg, f"volume {volume!r} must be >= 0")
+        reason = "bad-volume"
+        raise RowError(reason, f"volume {volume!r} must be >= 0")
     return {
         "symbol": symbol,
         "date": parse_date(date).isoformat(),
@@ -124,11 +124,11 @@ def parse_instant(text: str) -> dt.datetime:
     try:
         ts = dt.datetime.fromisoformat(s)
     except ValueError:
-        msg = "bad-timestamp"
-        raise RowError(msg, f"ts {text!r} is not ISO-8601 (2024-01-02T03:04:05Z)") from None
+        reason = "bad-timestamp"
+        raise RowError(reason, f"ts {text!r} is not ISO-8601 (2024-01-02T03:04:05Z)") from None
     if ts.tzinfo is None or ts.utcoffset() is None:
-        msg = "no-offset"
-        raise RowError(msg, f"ts {text!r} has no UTC offset; add Z or +09:00")
+        reason = "no-offset"
+        raise RowError(reason, f"ts {text!r} has no UTC offset; add Z or +09:00")
     return ts.astimezone(dt.UTC)
 
 
@@ -139,8 +139,8 @@ def iso_utc(ts: dt.datetime) -> str:
 def reading_dict(series: str, ts: str, value: str, unit: str | None, source: str | None) -> dict[str, Any]:
     """A `Reading` as a JSON-ready dict, or RowError."""
     if not series or len(series) > 200:
-        msg = "bad-series"
-        raise RowError(msg, f"series {series!r} must be 1-200 characters")
+        reason = "bad-series"
+        raise RowError(reason, f"series {series!r} must be 1-200 characters")
     return {
         "series": series,
         "ts": iso_utc(parse_instant(ts)),

@@ -34,11 +34,11 @@ def _float(text: object, name: str) -> float:
     try:
         value = float(text)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        msg = "bad-value"
-        raise LineError(msg, f"{name}: {text!r} is not a number") from None
+        reason = "bad-value"
+        raise LineError(reason, f"{name}: {text!r} is not a number") from None
     if not math.isfinite(value):
-        msg = "bad-value"
-        raise LineError(msg, f"{name}: {text!r} is not finite")
+        reason = "bad-value"
+        raise LineError(reason, f"{name}: {text!r} is not finite")
     return value
 
 
@@ -54,25 +54,25 @@ class LineParser:
         if self.cfg.checksum == "xor8":
             body, star, tail = line.rpartition(b"*")
             if not star or len(tail) != 2:
-                msg = "no-checksum"
-                raise LineError(msg, "the line has no *HH checksum")
+                reason = "no-checksum"
+                raise LineError(reason, "the line has no *HH checksum")
             try:
                 want = int(tail, 16)
             except ValueError:
-                msg = "bad-checksum"
-                raise LineError(msg, f"checksum {tail!r} is not hex") from None
+                reason = "bad-checksum"
+                raise LineError(reason, f"checksum {tail!r} is not hex") from None
             if xor8(body) != want:
-                msg = "bad-checksum"
-                raise LineError(msg, f"checksum {tail.decode('ascii', 'replace')} != {xor8(body):02X}")
+                reason = "bad-checksum"
+                raise LineError(reason, f"checksum {tail.decode('ascii', 'replace')} != {xor8(body):02X}")
             line = body
         try:
             text = line.decode(self.cfg.encoding)
         except UnicodeDecodeError:
-            msg = "garbage"
-            raise LineError(msg, f"the line is not {self.cfg.encoding}") from None
+            reason = "garbage"
+            raise LineError(reason, f"the line is not {self.cfg.encoding}") from None
         if not text.isprintable():
-            msg = "garbage"
-            raise LineError(msg, "the line holds control characters")
+            reason = "garbage"
+            raise LineError(reason, "the line holds control characters")
         text = text.strip()
         if not text:
             return []
@@ -95,16 +95,16 @@ class LineParser:
             if name in pairs:
                 out.append(_sample(f, _float(pairs[name], name), ts))
         if not out:
-            msg = "no-fields"
-            raise LineError(msg, f"none of the configured fields {sorted(self.cfg.fields)} is in the line")
+            reason = "no-fields"
+            raise LineError(reason, f"none of the configured fields {sorted(self.cfg.fields)} is in the line")
         return out
 
     def _csv(self, text: str) -> list[Sample]:
         cols = self.cfg.columns or []
         parts = text.split(",")
         if len(parts) != len(cols):
-            msg = "bad-columns"
-            raise LineError(msg, f"{len(parts)} values, expected {len(cols)} ({','.join(cols)})")
+            reason = "bad-columns"
+            raise LineError(reason, f"{len(parts)} values, expected {len(cols)} ({','.join(cols)})")
         return self._fields(dict(zip(cols, (p.strip() for p in parts), strict=True)))
 
     def _kv(self, text: str) -> list[Sample]:
@@ -112,8 +112,8 @@ class LineParser:
         for part in text.replace(",", " ").replace(";", " ").split():
             k, eq, v = part.partition("=")
             if not eq or not k:
-                msg = "bad-pair"
-                raise LineError(msg, f"{part!r} is not key=value")
+                reason = "bad-pair"
+                raise LineError(reason, f"{part!r} is not key=value")
             pairs[k] = v
         return self._fields(pairs)
 
@@ -121,11 +121,11 @@ class LineParser:
         try:
             doc = orjson.loads(text)
         except orjson.JSONDecodeError:
-            msg = "bad-json"
-            raise LineError(msg, "the line is not a JSON object") from None
+            reason = "bad-json"
+            raise LineError(reason, "the line is not a JSON object") from None
         if not isinstance(doc, dict):
-            msg = "bad-json"
-            raise LineError(msg, "the line is not a JSON object")
+            reason = "bad-json"
+            raise LineError(reason, "the line is not a JSON object")
         return self._fields(doc)
 
 
