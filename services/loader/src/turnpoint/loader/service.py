@@ -60,6 +60,9 @@ class Loader:
         self.last_flush: float | None = None
         self.last_error: str | None = None
         self.flushes = 0
+        self.rows_written = 0
+        self.first_message_at: float | None = None  # time.monotonic() of the first message consumed
+        self.last_commit_at: float | None = None  # time.monotonic() of the last offset commit
 
     # -- public ---------------------------------------------------------------------------------
     @property
@@ -122,7 +125,10 @@ class Loader:
             if deadline is not None and now >= deadline:
                 return
             timeout = 0.2 if deadline is None else min(0.2, deadline - now)
-            want = max(1, min(_MAX_CONSUME, self._batch_size - len(self._batch)))
+            # ask for about as many messages as fit in the batch, given the items per message so far
+            per_message = max(1, len(self._batch) // max(1, len(self._batch.messages)))
+            want = max(1, min(_MAX_CONSUME, (self._batch_size - len(self._batch)) // per_message + 1,
+                              self._batch_size // 100 + 1))
             for msg in self._consumer.consume(num_messages=want, timeout=timeout):
                 self._accept(msg)
 
@@ -133,6 +139,8 @@ class Loader:
                 log.warning("consumer error", error=str(err), topic=msg.topic(), partition=msg.partition())
             return
         topic = msg.topic() or ""
+        if self.first_message_at is None:
+            self.first_message_at = time.monotonic()
         metrics.MESSAGES.labels(topic=self._base_topic(topic)).inc()
         self._batch.add(msg, self._base_topic(topic))
 
@@ -166,8 +174,10 @@ class Loader:
         elapsed = time.perf_counter() - started
         self._dead_letter([*batch.rejected, *rejected])
         self._commit(batch)
+        self.last_commit_at = time.monotonic()
         self._batch = Batch(self._tables_by_topic)
         total = sum(written.values())
+        self.rows_written += total
         metrics.BATCH_SECONDS.observe(elapsed)
         metrics.BATCH_ROWS.observe(total)
         metrics.LAST_FLUSH.set(time.time())
