@@ -36,6 +36,19 @@ def connect_kwargs(dsn: str) -> dict[str, Any]:
     return kwargs
 
 
+# Every statement is prepared once per connection and kept: the symbols list alone has a few hundred
+# variants (sort x order x filters x cursor), more than asyncpg's default cache of 100.
+STATEMENT_CACHE_SIZE = 1024
+
+
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Pool release hook: nothing to undo, so no reset query (asyncpg's default costs a round trip per request).
+
+    The API never changes session state (no SET, LISTEN, advisory locks, cursors or temporary tables); an open
+    transaction is still rolled back by asyncpg before this hook runs.
+    """
+
+
 async def create_pool(dsn: str, min_size: int, max_size: int, statement_timeout_ms: int) -> asyncpg.Pool:
     return await asyncpg.create_pool(
         **connect_kwargs(dsn),
@@ -43,6 +56,9 @@ async def create_pool(dsn: str, min_size: int, max_size: int, statement_timeout_
         max_size=max_size,
         timeout=5,
         command_timeout=statement_timeout_ms / 1000 + 1,
+        statement_cache_size=STATEMENT_CACHE_SIZE,
+        max_cached_statement_lifetime=0,
+        reset=_keep_session,
         server_settings={
             "application_name": "turnpoint-api",
             "statement_timeout": str(statement_timeout_ms),
