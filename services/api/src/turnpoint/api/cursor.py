@@ -28,6 +28,11 @@ def _json_default(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
+def invalid() -> InvalidParameter:
+    """The error for a cursor that is not one of ours (or not of this endpoint, sort and order)."""
+    return InvalidParameter("cursor", "not a cursor of this endpoint; pass next_cursor from the previous page unchanged")
+
+
 def encode(kind: str, key: Sequence[Any]) -> str:
     raw = orjson.dumps([kind, *key], default=_json_default)
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
@@ -35,7 +40,7 @@ def encode(kind: str, key: Sequence[Any]) -> str:
 
 def decode(token: str, kind: str, types: Sequence[Decoder]) -> list[Any]:
     """The key of `token`, each part converted by `types`; InvalidParameter('cursor') when it is not ours."""
-    bad = InvalidParameter("cursor", "not a cursor of this endpoint; pass next_cursor from the previous page unchanged")
+    bad = invalid()
     if len(token) > MAX_CURSOR_LENGTH:
         raise bad
     try:

@@ -220,7 +220,16 @@ def _latest_reading(r: Any) -> dict[str, Any]:
 
 
 async def symbol_page(db: Database, f: symbol_list.SymbolFilter, limit: int, token: str | None) -> dict[str, Any]:
-    """One page of the symbols list: a single statement (see symbol_list)."""
+    """One page of the symbols list: the rows with a value in the sort column, then (only when those ran out)
+    the rows without one (see symbol_list)."""
     after = symbol_list.decode_cursor(f, token) if token else None
-    sql, args = symbol_list.build(f, limit, after)
-    return symbol_list.to_page(f, await db.fetch(sql, *args), limit)
+    in_tail = f.sort in symbol_list.STATE_SORTS and after is not None and after[0] is None
+    rows: list[Any] = []
+    if not in_tail:
+        sql, args = symbol_list.build(f, limit, after)
+        rows = await db.fetch(sql, *args)
+    if len(rows) <= limit:
+        tail = symbol_list.build_tail(f, limit - len(rows), after[1] if in_tail and after else None)
+        if tail is not None:
+            rows += await db.fetch(tail[0], *tail[1])
+    return symbol_list.to_page(f, rows, limit)

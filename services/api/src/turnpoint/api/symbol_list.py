@@ -1,9 +1,21 @@
-"""The symbols list (the legacy main view) as one SQL statement built from whitelisted parts.
+"""The symbols list (the legacy main view): SQL built from whitelisted parts, one statement per page.
 
-Each symbol with its latest daily bar (a LATERAL lookup on price's primary key, done only for the rows
-of the page unless the page is sorted by a bar column) and its current rebound state for one gtype.
-Only column names from `SORTS` ever reach the SQL text; every value is a bind parameter.
-Sort order is `<column> NULLS LAST, symbol`; the cursor holds the last (value, symbol).
+Each row is a symbol with its current rebound state for one gtype and its latest daily bar. The latest bar
+is a LATERAL lookup on price's primary key done only for the rows of the page (at most `limit + 1`).
+Only column names from the whitelists below ever reach the SQL text; every value is a bind parameter.
+
+Order: `sort=symbol` by symbol. Any other sort by `(value, symbol)`, both ascending or both descending
+(`order=desc` reverses the pair, so one index serves both directions); rows without a value (no state for
+the gtype, or no bar) come last, by symbol in the same direction. The cursor holds the last (value, symbol),
+or (null, symbol) once the page is in the rows without a value.
+
+Plans (see migration 0002_api_read_indexes):
+- `sort=symbol`: the symbol primary key in order, the state by its primary key.
+- a rebound-state column: an ordered scan of `rebound_state (gtype, <column>, symbol)` from the cursor,
+  joined to `symbol` by primary key, stopped by the LIMIT. Symbols without a state for the gtype are a
+  second statement (`build_tail`), run only when the first ran out of rows.
+- a latest-bar column (open ... volume): there is no latest-bar table yet (see docs/api.md), so the latest
+  bar of every candidate symbol is looked up and top-N sorted: correct, O(symbols), kept off the hot path.
 """
 
 from __future__ import annotations
@@ -14,21 +26,27 @@ from typing import Any, Literal
 from turnpoint.api import cursor
 from turnpoint.api.pages import page
 
-STATE_SORTS = ("pct_from_pivot", "pct_from_extreme", "bars_since_pivot", "pivot_value", "extreme_value", "last_value")
-BAR_SORTS = ("open", "high", "low", "close", "volume")
-SORTS: dict[str, str] = {
-    "symbol": "s.symbol",
-    **{c: f"st.{c}" for c in STATE_SORTS},
-    **{c: f"b.{c}" for c in BAR_SORTS},
+# column -> SQL type of the cursor value (the parameter must have the column's type to bound the index scan)
+STATE_SORTS: dict[str, str] = {
+    "pct_from_pivot": "float8", "pct_from_extreme": "float8", "bars_since_pivot": "int4",
+    "pivot_value": "float8", "extreme_value": "float8", "last_value": "float8",
 }
+BAR_SORTS = ("open", "high", "low", "close", "volume")
 SortName = Literal[
     "symbol", "pct_from_pivot", "pct_from_extreme", "bars_since_pivot", "pivot_value", "extreme_value",
     "last_value", "open", "high", "low", "close", "volume",
 ]
 Order = Literal["asc", "desc"]
 
-_STATE_COLS = ("gtype", "direction", "pivot_date", "pivot_value", "extreme_date", "extreme_value", "last_date", "last_value",
-               "bars_since_pivot", "pct_from_pivot", "pct_from_extreme")
+_STATE_TYPES: dict[str, str] = {
+    "gtype": "text", "direction": "text", "pivot_date": "date", "pivot_value": "float8", "extreme_date": "date",
+    "extreme_value": "float8", "last_date": "date", "last_value": "float8", "bars_since_pivot": "int4",
+    "pct_from_pivot": "float8", "pct_from_extreme": "float8",
+}
+_STATE_COLS = tuple(_STATE_TYPES)
+_SYMBOL_COLS = "s.symbol, s.name, s.market, s.status, s.designations"
+_STATE_SELECT = ", ".join(f"st.{c}" for c in _STATE_COLS)
+_NO_STATE = ", ".join(f"NULL::{t} AS {c}" for c, t in _STATE_TYPES.items())
 _LATEST_BAR = """LEFT JOIN LATERAL (
     SELECT p.start AS bar_date, p.open, p.high, p.low, p.close, p.volume FROM price p
     WHERE p.symbol = {alias}.symbol AND p.interval = 'day' ORDER BY p.start DESC LIMIT 1
@@ -51,63 +69,150 @@ class SymbolFilter:
     def cursor_kind(self) -> str:
         return f"symbols:{self.sort}:{self.order}:{self.gtype}"
 
+    @property
+    def filters_state(self) -> bool:
+        """True when only rows with a state can match (so the rows without one never need reading)."""
+        return self.direction is not None or self.min_pct is not None or self.max_pct is not None
+
+    @property
+    def desc(self) -> bool:
+        return self.order == "desc"
+
 
 def _like_pattern(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
 
-def build(f: SymbolFilter, limit: int, after: list[Any] | None) -> tuple[str, list[Any]]:
-    """The SQL and its arguments for one page; `after` is the decoded cursor ([value, symbol] or [symbol])."""
-    args: list[Any] = [f.gtype]
+class _Sql:
+    """Collects bind parameters; `arg(value)` returns its placeholder."""
 
-    def arg(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}"
+    def __init__(self, *args: Any) -> None:
+        self.args: list[Any] = list(args)
 
+    def arg(self, value: Any) -> str:
+        self.args.append(value)
+        return f"${len(self.args)}"
+
+
+def _symbol_filters(f: SymbolFilter, sql: _Sql) -> list[str]:
     where: list[str] = []
     if f.market is not None:
-        where.append(f"s.market = {arg(f.market)}")
-    if f.direction is not None:
-        where.append(f"st.direction = {arg(f.direction)}")
-    if f.min_pct is not None:
-        where.append(f"st.pct_from_pivot >= {arg(f.min_pct)}::float8")
-    if f.max_pct is not None:
-        where.append(f"st.pct_from_pivot <= {arg(f.max_pct)}::float8")
+        where.append(f"s.market = {sql.arg(f.market)}")
     if f.q:
-        pattern = arg(_like_pattern(f.q))
+        pattern = sql.arg(_like_pattern(f.q))
         where.append(f"(s.symbol ILIKE {pattern} OR s.name ILIKE {pattern})")
+    return where
 
-    expr = SORTS[f.sort]
-    direction = "DESC" if f.order == "desc" else "ASC"
-    by_symbol = f.sort == "symbol"
+
+def _state_filters(f: SymbolFilter, sql: _Sql) -> list[str]:
+    where: list[str] = []
+    if f.direction is not None:
+        where.append(f"st.direction = {sql.arg(f.direction)}")
+    if f.min_pct is not None:
+        where.append(f"st.pct_from_pivot >= {sql.arg(f.min_pct)}::float8")
+    if f.max_pct is not None:
+        where.append(f"st.pct_from_pivot <= {sql.arg(f.max_pct)}::float8")
+    return where
+
+
+def _where(parts: list[str]) -> str:
+    return f"WHERE {' AND '.join(parts)}" if parts else ""
+
+
+def _with_latest_bar(inner: str, order_by: str) -> str:
+    return f"SELECT pg.*, {_BAR_COLS} FROM ({inner}) pg {_LATEST_BAR.format(alias='pg')} ORDER BY {order_by}"
+
+
+def build(f: SymbolFilter, limit: int, after: list[Any] | None) -> tuple[str, list[Any]]:
+    """The SQL and arguments of one page (the rows with a value); `after` is the decoded cursor."""
+    if f.sort == "symbol":
+        return _by_symbol(f, limit, after)
+    if f.sort in STATE_SORTS:
+        return _by_state(f, limit, after)
+    return _by_bar(f, limit, after)
+
+
+def _by_symbol(f: SymbolFilter, limit: int, after: list[Any] | None) -> tuple[str, list[Any]]:
+    sql = _Sql(f.gtype)
+    where = _symbol_filters(f, sql) + _state_filters(f, sql)
+    direction = "DESC" if f.desc else "ASC"
     if after is not None:
-        if by_symbol:
-            where.append(f"s.symbol {'<' if f.order == 'desc' else '>'} {arg(after[0])}")
-        elif after[0] is None:
-            where.append(f"({expr} IS NULL AND s.symbol > {arg(after[1])})")
-        else:
-            v, s = arg(after[0]), arg(after[1])
-            cmp = "<" if f.order == "desc" else ">"
-            where.append(f"({expr} {cmp} {v}::float8 OR ({expr} = {v}::float8 AND s.symbol > {s}) OR {expr} IS NULL)")
-    order_by = f"s.symbol {direction}" if by_symbol else f"{expr} {direction} NULLS LAST, s.symbol"
-    where_sql = f"WHERE {' AND '.join(where)}" if where else ""
-    state_cols = ", ".join(f"st.{c}" for c in _STATE_COLS)
-    bar_in_inner = f.sort in BAR_SORTS
+        where.append(f"s.symbol {'<' if f.desc else '>'} {sql.arg(after[0])}")
     inner = f"""
-SELECT s.symbol, s.name, s.market, s.status, s.designations, {state_cols}{", " + _BAR_COLS if bar_in_inner else ""}
+SELECT {_SYMBOL_COLS}, {_STATE_SELECT}
+FROM symbol s LEFT JOIN rebound_state st ON st.symbol = s.symbol AND st.gtype = $1
+{_where(where)}
+ORDER BY s.symbol {direction} LIMIT {sql.arg(limit + 1)}"""
+    return _with_latest_bar(inner, f"pg.symbol {direction}"), sql.args
+
+
+def _by_state(f: SymbolFilter, limit: int, after: list[Any] | None) -> tuple[str, list[Any]]:
+    """An ordered scan of rebound_state (gtype, column, symbol) from the cursor; only rows with a state."""
+    sql = _Sql(f.gtype)
+    col, kind = f.sort, STATE_SORTS[f.sort]
+    where = ["st.gtype = $1", *_state_filters(f, sql), *_symbol_filters(f, sql)]
+    if after is not None:
+        value = _typed(after[0], kind)
+        where.append(f"(st.{col}, st.symbol) {'<' if f.desc else '>'} ({sql.arg(value)}::{kind}, {sql.arg(after[1])})")
+    direction = "DESC" if f.desc else "ASC"
+    inner = f"""
+SELECT {_SYMBOL_COLS}, {_STATE_SELECT}
+FROM rebound_state st JOIN symbol s ON s.symbol = st.symbol
+{_where(where)}
+ORDER BY st.{col} {direction}, st.symbol {direction} LIMIT {sql.arg(limit + 1)}"""
+    return _with_latest_bar(inner, f"pg.{col} {direction}, pg.symbol {direction}"), sql.args
+
+
+def build_tail(f: SymbolFilter, limit: int, after_symbol: str | None) -> tuple[str, list[Any]] | None:
+    """For a state sort: the symbols without a state for the gtype, by symbol; None when none can match."""
+    if f.sort not in STATE_SORTS or f.filters_state:
+        return None
+    sql = _Sql(f.gtype)
+    where = ["NOT EXISTS (SELECT 1 FROM rebound_state st WHERE st.symbol = s.symbol AND st.gtype = $1)",
+             *_symbol_filters(f, sql)]
+    if after_symbol is not None:
+        where.append(f"s.symbol {'<' if f.desc else '>'} {sql.arg(after_symbol)}")
+    direction = "DESC" if f.desc else "ASC"
+    inner = f"""
+SELECT {_SYMBOL_COLS}, {_NO_STATE}
+FROM symbol s
+{_where(where)}
+ORDER BY s.symbol {direction} LIMIT {sql.arg(limit + 1)}"""
+    return _with_latest_bar(inner, f"pg.symbol {direction}"), sql.args
+
+
+def _by_bar(f: SymbolFilter, limit: int, after: list[Any] | None) -> tuple[str, list[Any]]:
+    """Sorted by a latest-bar column: every candidate's latest bar, then a top-N sort (no index can help)."""
+    sql = _Sql(f.gtype)
+    expr = f"b.{f.sort}"
+    where = _symbol_filters(f, sql) + _state_filters(f, sql)
+    cmp = "<" if f.desc else ">"
+    if after is not None:
+        if after[0] is None:
+            where.append(f"({expr} IS NULL AND s.symbol {cmp} {sql.arg(after[1])})")
+        else:
+            v, s = sql.arg(_typed(after[0], "float8")), sql.arg(after[1])
+            where.append(f"(({expr}, s.symbol) {cmp} ({v}::float8, {s}) OR {expr} IS NULL)")
+    direction = "DESC" if f.desc else "ASC"
+    order_by = f"{expr} {direction} NULLS LAST, s.symbol {direction}"
+    sql_text = f"""
+SELECT {_SYMBOL_COLS}, {_STATE_SELECT}, {_BAR_COLS}
 FROM symbol s
 LEFT JOIN rebound_state st ON st.symbol = s.symbol AND st.gtype = $1
-{_LATEST_BAR.format(alias="s") if bar_in_inner else ""}
-{where_sql}
+{_LATEST_BAR.format(alias="s")}
+{_where(where)}
 ORDER BY {order_by}
-LIMIT {arg(limit + 1)}"""
-    outer_order = order_by.replace("s.symbol", "pg.symbol").replace("st.", "pg.").replace("b.", "pg.")
-    if bar_in_inner:
-        sql = f"SELECT pg.* FROM ({inner}) pg ORDER BY {outer_order}"
-    else:
-        sql = f"SELECT pg.*, {_BAR_COLS} FROM ({inner}) pg {_LATEST_BAR.format(alias='pg')} ORDER BY {outer_order}"
-    return sql, args
+LIMIT {sql.arg(limit + 1)}"""
+    return sql_text, sql.args
+
+
+def _typed(value: float, kind: str) -> float | int:
+    if kind != "int4":
+        return value
+    if not float(value).is_integer():
+        raise cursor.invalid()
+    return int(value)
 
 
 def decode_cursor(f: SymbolFilter, token: str) -> list[Any]:
