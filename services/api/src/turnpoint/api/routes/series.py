@@ -4,34 +4,34 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from turnpoint.api import schemas as s
 from turnpoint.api.params import (
     DEFAULT_LIMIT,
     NO_NUL,
     Cursor,
-    FromDate,
     FromInstant,
     Limit,
-    PeriodParam,
     Series,
-    ToDate,
     ToInstant,
     instant_bound,
 )
+from turnpoint.api.query import StatsQuery, documented, parse
+from turnpoint.api.repository import Repository
 from turnpoint.api.responses import JSONResponse
 from turnpoint.api.routes import Repo, Settings
 
 router = APIRouter(prefix="/v1", tags=["series"])
 
 
-@router.get("/stats", response_model=s.StatsPage, summary="Calendar statistics (SPEC 2)")
-async def stats(repo: Repo, settings: Settings, series: Series, period: PeriodParam = "day",
-                from_: FromDate = None, to: ToDate = None, limit: Limit = DEFAULT_LIMIT,
-                cursor: Cursor = None) -> JSONResponse:
+@router.get("/stats", response_model=s.StatsPage, summary="Calendar statistics (SPEC 2)",
+            openapi_extra=documented(StatsQuery))
+async def stats(request: Request) -> JSONResponse:
     """Rows by local start date (time zone in `tz`); `from`/`to` bound the start date."""
-    result = await repo.stats(series, period, from_, to, limit, cursor)
-    result["tz"] = settings.tz
+    p = parse(StatsQuery, request)
+    repo: Repository = request.app.state.repo
+    result = await repo.stats(p.series, p.period, p.from_, p.to, p.limit, p.cursor)
+    result["tz"] = request.app.state.settings.tz
     return JSONResponse(result)
 
 

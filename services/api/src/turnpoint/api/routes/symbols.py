@@ -2,62 +2,54 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from turnpoint.api import schemas as s
 from turnpoint.api.params import (
     DEFAULT_LIMIT,
     NO_NUL,
     Cursor,
-    FromDate,
     FromInstant,
     GTypeParam,
-    IntervalParam,
     Limit,
     Symbol,
-    ToDate,
     ToInstant,
     instant_bound,
 )
-from turnpoint.api.repository import symbol_page
+from turnpoint.api.query import BarsQuery, LegsQuery, SymbolsQuery, documented, parse
+from turnpoint.api.repository import Repository, symbol_page
 from turnpoint.api.responses import JSONResponse
 from turnpoint.api.routes import Repo, Settings
-from turnpoint.api.symbol_list import Order, SortName, SymbolFilter
+from turnpoint.api.symbol_list import SymbolFilter
 
 router = APIRouter(prefix="/v1/symbols", tags=["symbols"])
 
 
-@router.get("", response_model=s.Page[s.SymbolRow], summary="Symbols with latest bar and rebound state")
-async def symbols(
-    repo: Repo,
-    gtype: Annotated[GTypeParam, Query(description="the graph type whose state is shown, filtered and sorted")] = "close",
-    market: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
-    direction: Literal["none", "up", "down"] | None = None,
-    min_pct: Annotated[float | None, Query(description="minimum pct_from_pivot", ge=-1e9, le=1e9)] = None,
-    max_pct: Annotated[float | None, Query(description="maximum pct_from_pivot", ge=-1e9, le=1e9)] = None,
-    q: Annotated[str | None, Query(max_length=64, pattern=NO_NUL, description="substring of the symbol or its name")] = None,
-    sort: SortName = "symbol",
-    order: Order = "asc",
-    limit: Limit = DEFAULT_LIMIT,
-    cursor: Cursor = None,
-) -> JSONResponse:
+@router.get("", response_model=s.Page[s.SymbolRow], summary="Symbols with latest bar and rebound state",
+            openapi_extra=documented(SymbolsQuery))
+async def symbols(request: Request) -> JSONResponse:
     """The legacy main view. Rows without a value in the sort column come last."""
-    f = SymbolFilter(gtype, market, direction, min_pct, max_pct, q, sort, order)
-    return JSONResponse(await symbol_page(repo.db, f, limit, cursor))
+    p = parse(SymbolsQuery, request)
+    f = SymbolFilter(p.gtype, p.market, p.direction, p.min_pct, p.max_pct, p.q, p.sort, p.order)
+    return JSONResponse(await symbol_page(request.app.state.db, f, p.limit, p.cursor))
 
 
-@router.get("/{symbol}/bars", response_model=s.Page[s.BarOut], summary="Bars of one interval")
-async def bars(repo: Repo, symbol: Symbol, interval: IntervalParam = "day", from_: FromDate = None,
-               to: ToDate = None, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> JSONResponse:
-    return JSONResponse(await repo.bars(symbol, interval, from_, to, limit, cursor))
+@router.get("/{symbol}/bars", response_model=s.Page[s.BarOut], summary="Bars of one interval",
+            openapi_extra=documented(BarsQuery))
+async def bars(request: Request, symbol: Symbol) -> JSONResponse:
+    p = parse(BarsQuery, request)
+    repo: Repository = request.app.state.repo
+    return JSONResponse(await repo.bars(symbol, p.interval, p.from_, p.to, p.limit, p.cursor))
 
 
-@router.get("/{symbol}/rebounds", response_model=s.Page[s.LegOut], summary="Confirmed rebound legs (SPEC 1)")
-async def rebounds(repo: Repo, symbol: Symbol, gtype: GTypeParam = "close", from_: FromDate = None,
-                   to: ToDate = None, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> JSONResponse:
+@router.get("/{symbol}/rebounds", response_model=s.Page[s.LegOut], summary="Confirmed rebound legs (SPEC 1)",
+            openapi_extra=documented(LegsQuery))
+async def rebounds(request: Request, symbol: Symbol) -> JSONResponse:
     """Legs ordered by start_date; `from`/`to` bound the start_date."""
-    return JSONResponse(await repo.legs(symbol, gtype, from_, to, limit, cursor))
+    p = parse(LegsQuery, request)
+    repo: Repository = request.app.state.repo
+    return JSONResponse(await repo.legs(symbol, p.gtype, p.from_, p.to, p.limit, p.cursor))
 
 
 @router.get("/{symbol}/rebounds/summary", response_model=s.WindowOut, summary="Window summary (SPEC 1)")
