@@ -171,10 +171,71 @@ def workloads(symbols: int, days: int, series: int, rng: random.Random) -> dict[
     }
 
 
-def wrk(url: str, paths: list[str], seconds: float, connections: int, threads: int) -> dict[str, float]:
+# ---------------------------------------------------------------- CPU accounting
+# Throughput on a shared 2-core machine depends on whatever else runs; CPU time per request does much less.
+# Each run records the CPU seconds spent by the server's processes, PostgreSQL's and wrk itself, per request:
+# 2 cores x 1000 ms / (total CPU ms per request) is the ceiling of this machine when nothing else runs.
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_table() -> dict[int, tuple[int, int, float]]:
+    """pid -> (parent pid, process group, CPU seconds) of every process we can read."""
+    table: dict[int, tuple[int, int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        table[int(entry.name)] = (int(fields[1]), int(fields[2]), (int(fields[11]) + int(fields[12])) / _TICK)
+    return table
+
+
+def _descendants(table: dict[int, tuple[int, int, float]], root: int) -> set[int]:
+    found, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, (ppid, _, _) in table.items() if ppid == parent and pid not in found]
+        found.update(children)
+        frontier.extend(children)
+    return found
+
+
+class CpuMeter:
+    """CPU seconds of the server (its process group) and of PostgreSQL (the postmaster's children)."""
+
+    def __init__(self, server_pgid: int, postmaster: int | None) -> None:
+        self.server_pgid, self.postmaster = server_pgid, postmaster
+
+    def sample(self) -> dict[str, float]:
+        table = _proc_table()
+        server = sum(cpu for _, pgid, cpu in table.values() if pgid == self.server_pgid)
+        pg = sum(table[p][2] for p in _descendants(table, self.postmaster) if p in table) if self.postmaster else 0.0
+        return {"server": server, "postgres": pg}
+
+
+def postmaster_of(dsn: str) -> int | None:
+    """The postmaster's pid (the parent of our backend), when PostgreSQL runs on this machine."""
+    with psycopg.connect(dsn) as conn:
+        backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
+    try:
+        return int((Path("/proc") / str(backend) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return None
+
+
+def wrk(url: str, paths: list[str], seconds: float, connections: int, threads: int,
+        meter: CpuMeter | None = None) -> dict[str, float]:
+    import resource
+
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(WRK_LUA % ", ".join(json.dumps(p) for p in paths))
         script = f.name
+    before = meter.sample() if meter else None
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load_before = os.getloadavg()[0]
     try:
         out = subprocess.run(
             ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "-s", script, url],
@@ -182,8 +243,17 @@ def wrk(url: str, paths: list[str], seconds: float, connections: int, threads: i
         ).stdout
     finally:
         os.unlink(script)
+    after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = json.loads(out.split("RESULT ", 1)[1].splitlines()[0])
     result["rps"] = result["requests"] / result["seconds"]
+    result["load"] = max(load_before, os.getloadavg()[0])
+    per_request = 1000 / max(result["requests"], 1)
+    wrk_cpu = (after_children.ru_utime + after_children.ru_stime) - (children.ru_utime + children.ru_stime)
+    result["cpu_ms_wrk"] = wrk_cpu * per_request
+    if meter and before:
+        after = meter.sample()
+        result["cpu_ms_server"] = (after["server"] - before["server"]) * per_request
+        result["cpu_ms_postgres"] = (after["postgres"] - before["postgres"]) * per_request
     return result
 
 
@@ -235,13 +305,18 @@ def measure(kind: str, dsn: str, loads: dict[str, list[str]], args: argparse.Nam
             if r.status_code != 200:
                 msg = f"{kind}: GET {path} answered {r.status_code}: {r.text[:300]}"
                 raise SystemExit(msg)
-        wrk(url, [p for ps in loads.values() for p in ps], 2, args.connections, 2)  # warm-up
+        wrk(url, [p for ps in loads.values() for p in ps], 2, args.connections, args.threads)  # warm-up
+        meter = CpuMeter(proc.pid, postmaster_of(dsn))
         results: dict[str, Any] = {}
         mixed = [p for group in zip(*loads.values(), strict=False) for p in group]
         for name, paths in [*loads.items(), ("mixed", mixed)]:
-            results[name] = r = wrk(url, paths, args.duration, args.connections, 2)
-            print(f"  {kind:<6} {name:<17} {r['rps']:8.0f} req/s  p50 {r['p50']:6.1f} ms  p95 {r['p95']:6.1f} ms"
-                  f"  p99 {r['p99']:6.1f} ms  non-2xx {r['non2xx']}  errors {r['errors']}", flush=True)
+            results[name] = r = wrk(url, paths, args.duration, args.connections, args.threads, meter)
+            cpu = r.get("cpu_ms_server", 0) + r.get("cpu_ms_postgres", 0) + r["cpu_ms_wrk"]
+            r["ceiling_rps"] = (os.cpu_count() or 2) * 1000 / cpu if cpu else 0
+            print(f"  {kind:<6} {name:<17} {r['rps']:7.0f} req/s  p50 {r['p50']:6.1f}  p95 {r['p95']:6.1f}"
+                  f"  p99 {r['p99']:6.1f} ms  non-2xx {r['non2xx']}  err {r['errors']}  load {r['load']:4.1f}"
+                  f"  CPU ms/req: server {r.get('cpu_ms_server', 0):.2f} pg {r.get('cpu_ms_postgres', 0):.2f}"
+                  f" wrk {r['cpu_ms_wrk']:.2f} -> ceiling {r['ceiling_rps']:.0f} req/s", flush=True)
         return results
     finally:
         stop(proc)
@@ -256,6 +331,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=None, help="seconds per wrk run (default 15, quick 5)")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (they share the cores with the server)")
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--serve-naive", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
@@ -301,11 +377,15 @@ def main() -> None:
         "ratio": round(api["mixed"]["rps"] / naive["mixed"]["rps"], 2) if naive else None,
         "p99_ms": round(api["mixed"]["p99"], 2),
         "targets": {"throughput": 1500, "p99_ms": 50},
-        "endpoints": {k: {m: round(v[m], 2) for m in ("rps", "p50", "p95", "p99", "non2xx")} for k, v in api.items()},
-        "baseline_endpoints": ({k: {m: round(v[m], 2) for m in ("rps", "p50", "p95", "p99")} for k, v in naive.items()}
+        "endpoints": {k: {m: round(v.get(m, 0), 2) for m in ("rps", "p50", "p95", "p99", "non2xx", "load", "cpu_ms_server",
+                                                          "cpu_ms_postgres", "cpu_ms_wrk", "ceiling_rps")}
+                      for k, v in api.items()},
+        "baseline_endpoints": ({k: {m: round(v.get(m, 0), 2) for m in ("rps", "p50", "p95", "p99", "cpu_ms_server",
+                                                                   "cpu_ms_postgres", "ceiling_rps")}
+                                for k, v in naive.items()}
                                if naive else None),
         "rows": rows, "symbols": args.symbols, "days": args.days, "connections": args.connections,
-        "workers": args.workers, "seconds": round(time.perf_counter() - started, 1),
+        "workers": args.workers, "wrk_threads": args.threads, "seconds": round(time.perf_counter() - started, 1),
     }
     print(json.dumps(summary))
 
