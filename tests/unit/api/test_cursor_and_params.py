@@ -36,3 +36,24 @@ def test_symbol_list_values_are_parameters_never_sql() -> None:
     assert hostile not in sql and "DROP" not in sql
     assert hostile in args and "%x'; DROP TABLE symbol; --%" in args
     assert args[-1] == 11  # limit + 1: one more row tells whether a next page exists
+
+
+def test_state_sort_reads_the_index_in_key_order_from_the_cursor() -> None:
+    f = symbol_list.SymbolFilter(sort="pct_from_pivot", order="desc")
+    sql, args = symbol_list.build(f, 50, [2.5, "BBB"])
+    assert "FROM rebound_state st JOIN symbol s" in sql
+    assert "(st.pct_from_pivot, st.symbol) < ($2::float8, $3)" in sql
+    assert "ORDER BY st.pct_from_pivot DESC, st.symbol DESC" in sql
+    assert args == ["close", 2.5, "BBB", 51]
+    ints = symbol_list.build(symbol_list.SymbolFilter(sort="bars_since_pivot"), 10, [3.0, "AAA"])[1]
+    assert ints[1] == 3 and isinstance(ints[1], int)
+
+
+def test_rows_without_state_are_read_only_when_no_state_filter_applies() -> None:
+    tail = symbol_list.build_tail(symbol_list.SymbolFilter(sort="last_value", market="KOSPI"), 5, "AAA")
+    assert tail is not None
+    sql, args = tail
+    assert "NOT EXISTS" in sql and args == ["close", "KOSPI", "AAA", 6]
+    assert symbol_list.build_tail(symbol_list.SymbolFilter(sort="last_value", direction="up"), 5, None) is None
+    assert symbol_list.build_tail(symbol_list.SymbolFilter(sort="volume"), 5, None) is None
+    assert symbol_list.build_tail(symbol_list.SymbolFilter(), 5, None) is None
