@@ -193,6 +193,14 @@ def _proc_table() -> dict[int, tuple[int, int, float]]:
     return table
 
 
+def _reaped_children_cpu(pid: int) -> float:
+    try:
+        fields = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[13]) + int(fields[14])) / _TICK
+
+
 def _descendants(table: dict[int, tuple[int, int, float]], root: int) -> set[int]:
     found, frontier = {root}, [root]
     while frontier:
@@ -212,7 +220,10 @@ class CpuMeter:
     def sample(self) -> dict[str, float]:
         table = _proc_table()
         server = sum(cpu for _, pgid, cpu in table.values() if pgid == self.server_pgid)
-        pg = sum(table[p][2] for p in _descendants(table, self.postmaster) if p in table) if self.postmaster else 0.0
+        pg = 0.0
+        if self.postmaster:
+            pg = sum(table[p][2] for p in _descendants(table, self.postmaster) if p in table)
+            pg += _reaped_children_cpu(self.postmaster)  # backends that already exited (the naive baseline's)
         return {"server": server, "postgres": pg}
 
 
