@@ -44,3 +44,15 @@ def test_postgres_is_real(database_url) -> None:
     with psycopg.connect(database_url) as conn:
         (version,) = conn.execute("SHOW server_version_num").fetchone()
         assert int(version) >= 150000
+
+
+def test_lag_counts_every_record_of_a_batched_tail(kafka_settings, unique) -> None:
+    """Tansu reports a short high watermark after a multi-record batch; group_lag must still see it all."""
+    from turnpoint.core.kafka import group_lag
+
+    topic = topics.READINGS.full_name(kafka_settings.topic_prefix)
+    producer = Producer({"bootstrap.servers": kafka_settings.bootstrap_servers, "linger.ms": 50})
+    for i in range(100):
+        producer.produce(topic, key=b"s", value=b"%d" % i, partition=0)
+    assert producer.flush(10) == 0
+    assert group_lag(kafka_settings, f"g-{unique}", [topic]) == 100

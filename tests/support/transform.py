@@ -20,16 +20,17 @@ from turnpoint.cli.embedded import free_port
 
 
 class Worker:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, args: tuple[str, ...] = ()) -> None:
         self.env = env
         self.log = log
+        self.args = args
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         port = free_port()
         env = {**os.environ, **self.env, "TURNPOINT_TRANSFORM__PORT": str(port)}
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "turnpoint.cli.main", "transform", "worker"],
+            self.proc = subprocess.Popen([sys.executable, "-m", "turnpoint.cli.main", "transform", "worker", *self.args],
                                          env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -97,6 +97,17 @@ class LiveFeed:
         self.producer.flush(10)
 
 
+def _ensure_models(home: Path, bars_csv: Path, readings_csv: Path) -> None:
+    """Train the demo's small forecaster and anomaly scorer into the registry the model service reads."""
+    try:
+        from turnpoint.model.registry import ensure_demo_models
+    except ModuleNotFoundError:  # the model service is not installed
+        return
+    registry = Path(os.environ.get("TURNPOINT_MODEL__REGISTRY_DIR", str(home / "models")))
+    versions = ensure_demo_models(registry, bars_csv, readings_csv)
+    console.print("models: " + ", ".join(f"{name} {version}" for name, version in versions.items()))
+
+
 def summary(stack: devstack.Stack, api_port: int, symbol: str, series: str) -> Table:
     from confluent_kafka import Consumer, TopicPartition
 
@@ -145,18 +156,20 @@ def run(
     keep: bool = typer.Option(False, "--keep", help="Leave the stack running afterwards (`turnpoint dev down` stops it)."),
 ) -> None:
     """Run the whole pipeline on the embedded stack with sample data; the API answers on :8000."""
-    t0 = time.monotonic()
-    stack = devstack.up({"api": api_port})
-    healthy_s = time.monotonic() - t0
-    api_port = next((int(s["port"]) for s in stack.services if s["name"] == "api"), api_port)
-    data = stack.home / "samples"
-    data.mkdir(exist_ok=True)
+    home = devstack.home_dir()
+    data = home / "samples"
+    data.mkdir(parents=True, exist_ok=True)
     bars_csv, readings_csv = data / "bars.csv", data / "readings.csv"
     nbars = samples.write_bars(bars_csv)
     now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
     nreadings = samples.write_readings(readings_csv, end=now)
     console.print(f"sample data: {nbars} bars of {len(samples.SYMBOLS)} symbols, {nreadings} readings of "
                   f"{len(samples.SERIES)} series")
+    _ensure_models(home, bars_csv, readings_csv)
+    t0 = time.monotonic()
+    stack = devstack.up({"api": api_port})
+    healthy_s = time.monotonic() - t0
+    api_port = next((int(s["port"]) for s in stack.services if s["name"] == "api"), api_port)
     stop = False
 
     def on_signal(signum: int, frame: Any) -> None:

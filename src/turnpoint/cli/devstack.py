@@ -286,6 +286,20 @@ def wait_idle(stack: Stack, timeout: float = 600.0, settle: float = 1.0) -> dict
     raise typer.Exit(1)
 
 
+def export_stack_env() -> None:
+    """Point this process at the running embedded stack (broker, database) where the environment is silent.
+
+    `turnpoint ingest market --file ...` after `turnpoint dev up` then reaches the stack's broker even
+    when it had to take another port than 9092.
+    """
+    stack = Stack.load(home_dir())
+    if stack is None or not embedded.pid_alive(stack.supervisor().get("supervisor")):
+        return
+    os.environ.setdefault("TURNPOINT_KAFKA__BOOTSTRAP_SERVERS", stack.bootstrap)
+    if not (os.environ.get("TURNPOINT_DATABASE_URL") or os.environ.get("DATABASE_URL")):
+        os.environ["TURNPOINT_DATABASE_URL"] = stack.database_url
+
+
 def require_stack() -> Stack:
     stack = Stack.load(home_dir())
     if stack is None:

@@ -38,6 +38,15 @@ for _name, (_module, _help) in _SUBAPPS.items():
 
 from turnpoint.cli.demo import run as _run  # noqa: E402
 
+
+@app.callback()
+def _use_running_stack(ctx: typer.Context) -> None:
+    """Commands other than `dev` talk to the running embedded stack unless the environment names servers."""
+    if ctx.invoked_subcommand not in ("dev", "run", None):
+        from turnpoint.cli.devstack import export_stack_env
+
+        export_stack_env()
+
 app.command("run", help="Run the whole pipeline on the embedded stack with sample data (the README's main job).")(_run)
 
 

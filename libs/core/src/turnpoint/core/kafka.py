@@ -7,6 +7,7 @@ broker's default partition count, and Tansu does not report topic configs back.
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -120,9 +121,45 @@ def dead_letter_value(
     return orjson.dumps({"v": 1, "items": [item.model_dump(mode="json")]})
 
 
+def end_offsets(consumer: Consumer, partitions: list[TopicPartition], timeout: float = 10.0) -> dict[tuple[str, int], int]:
+    """The true end offset (offset of the last record + 1) of each partition.
+
+    Tansu (memory storage) answers ListOffsets with the base offset of the partition's last record batch
+    plus one, whatever the number of records in that batch, so the reported high watermark can be short.
+    We read the last batch from there and take the offset after its last record. On Apache Kafka the
+    reported watermark is already right and the read finds nothing more.
+    """
+    ends: dict[tuple[str, int], int] = {}
+    probe: list[TopicPartition] = []
+    for tp in partitions:
+        low, high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=timeout)
+        ends[(tp.topic, tp.partition)] = high
+        if high > low:
+            probe.append(TopicPartition(tp.topic, tp.partition, high - 1))
+    if not probe:
+        return ends
+    consumer.assign(probe)
+    try:
+        remaining = {(tp.topic, tp.partition) for tp in probe}
+        deadline = time.monotonic() + timeout
+        while remaining and time.monotonic() < deadline:
+            for msg in consumer.consume(10_000, 0.2):
+                key = (msg.topic(), msg.partition())
+                if msg.error() is None:
+                    ends[key] = max(ends[key], msg.offset() + 1)
+            for key in list(remaining):
+                pos = consumer.position([TopicPartition(*key)])[0].offset
+                if pos >= ends[key]:
+                    remaining.discard(key)
+    finally:
+        consumer.unassign()
+    return ends
+
+
 def group_lag(settings: KafkaSettings, group_id: str, topic_names: Iterable[str], timeout: float = 10.0) -> int:
     """Messages not yet committed by a consumer group over the given topics (committed offsets vs. ends)."""
-    consumer = Consumer({**settings.client_config(), "group.id": group_id, "enable.auto.commit": False})
+    consumer = Consumer({**settings.client_config(), "group.id": group_id, "enable.auto.commit": False,
+                         "enable.partition.eof": False})
     try:
         md = consumer.list_topics(timeout=timeout)
         tps = [
@@ -134,11 +171,11 @@ def group_lag(settings: KafkaSettings, group_id: str, topic_names: Iterable[str]
         if not tps:
             return 0
         committed = consumer.committed(tps, timeout=timeout)
+        ends = end_offsets(consumer, tps, timeout)
         lag = 0
         for tp in committed:
-            _low, high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=timeout)
             pos = tp.offset if tp.offset >= 0 else 0
-            lag += max(0, high - pos)
+            lag += max(0, ends[(tp.topic, tp.partition)] - pos)
         return lag
     finally:
         consumer.close()

@@ -26,6 +26,10 @@ from turnpoint.transform.readings import CountsProcessor, ReadingsProcessor
 from turnpoint.transform.settings import TransformSettings
 
 
+# Closes every changelog flush in a record batch of its own (see TableStore.flush_changelog).
+SENTINEL_KEY = b"\x00turnpoint:end"
+
+
 class TableStore:
     """StateStore over a Faust table with bytes keys/values and an explicit changelog partition.
 
@@ -48,10 +52,22 @@ class TableStore:
         self.table.data[k] = value
         self.pending[k] = (partition, value)
 
-    def flush_changelog(self) -> None:
-        for k, (partition, value) in self.pending.items():
-            self.table.send_changelog(partition, k, value)
+    async def flush_changelog(self) -> None:
+        """Write the batch's changelog records, then one single-record batch per partition touched.
+
+        Tansu (memory storage) reports a partition's high watermark as the base offset of its last record
+        batch plus one, ignoring the batch's other records; Faust's recovery reads a changelog only up to
+        that watermark. Ending every flush with a batch of exactly one record keeps the reported
+        watermark true, so a restarted worker recovers all of its state. Harmless on Apache Kafka.
+        """
+        if not self.pending:
+            return
+        futures = [self.table.send_changelog(p, k, v) for k, (p, v) in self.pending.items()]
+        partitions = {p for p, _ in self.pending.values()}
         self.pending.clear()
+        await asyncio.gather(*(f for f in futures))
+        ends = [self.table.send_changelog(p, SENTINEL_KEY, b"") for p in sorted(partitions)]
+        await asyncio.gather(*ends)
 
 
 log = get_logger(__name__)
@@ -109,9 +125,9 @@ def build_app(settings: TransformSettings) -> faust.App:
             outputs[name] = topic(name)
         return outputs[name]
 
-    raw = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
-    symbol_state = app.Table("symbol-state", schema=raw, partitions=kafka.partitions)
-    series_state = app.Table("series-state", schema=raw, partitions=kafka.partitions)
+    # bytes keys and values: Faust then uses the raw codec for the changelog (send and recovery alike)
+    symbol_state = app.Table("symbol-state", key_type=bytes, value_type=bytes, partitions=kafka.partitions)
+    series_state = app.Table("series-state", key_type=bytes, value_type=bytes, partitions=kafka.partitions)
     bars = BarsProcessor(opts, names)
     readings = ReadingsProcessor(opts, names, settings.tz)
     counts = CountsProcessor(names)
@@ -146,7 +162,7 @@ def build_app(settings: TransformSettings) -> faust.App:
                 log.exception("publishing a batch failed; exiting for a clean restart", agent=agent)
                 os._exit(70)
             if store is not None:
-                store.flush_changelog()
+                await store.flush_changelog()
             metrics.BATCH_SECONDS.labels(agent).observe(time.perf_counter() - t0)
 
     @app.agent(bars_in, name="bars")
