@@ -52,7 +52,7 @@ class LiveFeed:
         from turnpoint.core.kafka import make_producer
         from turnpoint.core.settings import KafkaSettings
 
-        self.producer = make_producer(KafkaSettings(bootstrap_servers=stack.bootstrap))
+        self.producer = make_producer(KafkaSettings(bootstrap_servers=stack.bootstrap), **{"log.connection.close": False})
         self.rng = random.Random(3)
         self.last_bars = self._last_bars(bars_csv)
         self.sent = 0
@@ -111,6 +111,8 @@ def _ensure_models(home: Path, bars_csv: Path, readings_csv: Path) -> None:
 def summary(stack: devstack.Stack, api_port: int, symbol: str, series: str) -> Table:
     from confluent_kafka import Consumer, TopicPartition
 
+    from turnpoint.core.kafka import end_offsets
+
     table = Table(title="what flowed through each stage")
     for col in ("stage", "where", "count"):
         table.add_column(col)
@@ -122,7 +124,7 @@ def summary(stack: devstack.Stack, api_port: int, symbol: str, series: str) -> T
             parts = md.topics.get(name)
             if parts is None:
                 return 0
-            return sum(consumer.get_watermark_offsets(TopicPartition(name, p), timeout=5)[1] for p in parts.partitions)
+            return sum(end_offsets(consumer, [TopicPartition(name, p) for p in parts.partitions]).values())
 
         for stage, spec in (("ingest", topics.BARS), ("ingest", topics.READINGS), ("transform", topics.PRICES),
                             ("transform", topics.LEGS), ("transform", topics.STATES), ("transform", topics.STATS),
