@@ -83,3 +83,32 @@ def test_the_cli_migrates(fresh_database: str) -> None:
     assert "applied 0001_initial" in result.output
     again = CliRunner().invoke(app, ["migrate", "--database-url", fresh_database])
     assert again.exit_code == 0 and "up to date" in again.output
+
+
+def test_latest_bar_from_0002_is_backfilled_with_each_symbols_newest_daily_bar(fresh_database: str,
+                                                                                tmp_path: Path) -> None:
+    from turnpoint.loader.migrations import migrate
+
+    folder = _copy_package(tmp_path / "m")
+    later = [p for p in folder.glob("*.sql") if int(p.name[:4]) >= 3]
+    held = tmp_path / "held"
+    held.mkdir()
+    for p in later:
+        p.rename(held / p.name)
+    assert [m.version for m in migrate(fresh_database, folder)] == [1, 2]
+    query(fresh_database, """
+        INSERT INTO price (symbol, interval, start, "end", open, high, low, close, volume)
+        VALUES ('A', 'day', '2024-01-02', '2024-01-02', 1, 2, 0.5, 1.5, 10),
+               ('A', 'day', '2024-01-05', '2024-01-05', 5, 6, 4.5, 5.5, 50),
+               ('A', 'week', '2024-01-08', '2024-01-12', 9, 9, 9, 9, 90),
+               ('B', 'day', '2024-01-03', '2024-01-03', 3, 4, 2.5, 3.5, 30),
+               ('C', 'month', '2024-01-01', '2024-01-31', 7, 7, 7, 7, 70)
+        RETURNING 1""")
+    for p in held.iterdir():
+        p.rename(folder / p.name)
+    assert 3 in [m.version for m in migrate(fresh_database, folder)]
+    rows = query(fresh_database, "SELECT symbol, start::text, open, high, low, close, volume FROM latest_bar ORDER BY 1")
+    assert rows == [("A", "2024-01-05", 5.0, 6.0, 4.5, 5.5, 50.0), ("B", "2024-01-03", 3.0, 4.0, 2.5, 3.5, 30.0)]
+    indexes = {r[0] for r in query(fresh_database, "SELECT indexdef FROM pg_indexes WHERE tablename = 'latest_bar'")}
+    for col in ("close", "open", "high", "low", "volume"):
+        assert f"USING btree ({col}, symbol)" in " ".join(indexes)

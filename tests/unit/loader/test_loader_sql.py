@@ -55,3 +55,20 @@ def test_postgres_bulk_statements_parse(spec: object) -> None:
     if spec.is_delete is not None:  # type: ignore[attr-defined]
         sqlglot.parse_one(sql.delete_keys(spec), read="postgres")  # type: ignore[arg-type]
     sqlglot.parse_one(sql.RECORD_JOBS, read="postgres")
+
+
+def test_latest_bar_upsert_never_replaces_a_newer_bar() -> None:
+    from turnpoint.loader.tables import LATEST_BAR, PRICE
+
+    text = sql.upsert_from_stage(LATEST_BAR)
+    sqlglot.parse_one(text, read="postgres")
+    assert 'WHERE t."start" <= EXCLUDED."start" AND (' in text and "IS DISTINCT FROM" in text
+    assert "<=" not in sql.upsert_from_stage(PRICE)
+    oracle = merge.merge_upsert(LATEST_BAR, merge.ORACLE)
+    tree = sqlglot.parse_one(oracle, read="oracle")
+    update = next(w for w in tree.find_all(exp.When) if w.args.get("matched"))
+    assert update.find(exp.LTE) is not None  # the guard belongs to the UPDATE branch
+    assert 'UPDATED_AT" = CURRENT_TIMESTAMP WHERE t."START" <= s."START" WHEN NOT MATCHED' in oracle
+    pg_merge = merge.merge_upsert(LATEST_BAR, merge.POSTGRES)
+    sqlglot.parse_one(pg_merge, read="postgres")
+    assert 'WHEN MATCHED AND t."start" <= s."start" THEN UPDATE' in pg_merge

@@ -152,3 +152,16 @@ def test_isolate_rejects_exactly_the_bad_rows(bad: list[bool]) -> None:
     rejected = isolate(len(bad), attempt)
     assert [i for i, _ in rejected] == [i for i, b in enumerate(bad) if b]
     assert sorted(written) == [i for i, b in enumerate(bad) if not b]
+
+
+def test_latest_daily_bars_keep_each_symbols_greatest_start_of_interval_day() -> None:
+    def price(sym: str, interval: str, day: int, close: float) -> T.Row:
+        d = dt.date(2024, 1, day)
+        return (sym, interval, d, d, close, close + 1, close - 1, close, 10.0, 1)
+
+    rows = [price("A", "day", 3, 3.0), price("A", "day", 5, 5.0), price("A", "week", 9, 9.0),
+            price("A", "day", 4, 4.0), price("B", "month", 1, 1.0), price("C", "day", 2, 2.0)]
+    latest = sorted(T.latest_daily_bars(rows))
+    assert latest == [("A", dt.date(2024, 1, 5), 5.0, 6.0, 4.0, 5.0, 10.0), ("C", dt.date(2024, 1, 2), 2.0, 3.0, 1.0, 2.0, 10.0)]
+    assert [c.name for c in T.LATEST_BAR.columns] == ["symbol", "start", "open", "high", "low", "close", "volume"]
+    assert T.PRICE.derived[0][0] is T.LATEST_BAR

@@ -100,9 +100,13 @@ def merge_upsert(spec: TableSpec, d: Dialect) -> str:
     sets = ", ".join(f"{target(c)} = s.{i(c)}" for c in spec.value_columns)
     cols = ", ".join(i(c) for c in spec.column_names)
     vals = ", ".join(f"s.{i(c)}" for c in spec.column_names)
+    matched, where = "WHEN MATCHED", ""
+    if spec.newer_only:  # Oracle: UPDATE … WHERE cond; PostgreSQL: WHEN MATCHED AND cond
+        cond = f"t.{i(spec.newer_only)} <= s.{i(spec.newer_only)}"
+        matched, where = (matched, f" WHERE {cond}") if d.upper else (f"{matched} AND {cond}", "")
     return (
         f"MERGE INTO {i(spec.name)} t USING (SELECT {select}{d.from_dual}) s ON ({on}) "
-        f"WHEN MATCHED THEN UPDATE SET {sets}, {target('updated_at')} = CURRENT_TIMESTAMP "
+        f"{matched} THEN UPDATE SET {sets}, {target('updated_at')} = CURRENT_TIMESTAMP{where} "
         f"WHEN NOT MATCHED THEN INSERT ({cols}, {i('updated_at')}) VALUES ({vals}, CURRENT_TIMESTAMP)"
     )
 

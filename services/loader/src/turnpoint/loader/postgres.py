@@ -125,7 +125,7 @@ class PostgresSink:
         if not rows:
             return
         with self._translate():
-            if self._direct_copy and spec.name not in self._cooldown:
+            if self._direct_copy and spec.direct_copy and spec.name not in self._cooldown:
                 try:
                     with self._savepoint():
                         self._copy(spec.name, spec, rows)

@@ -20,7 +20,7 @@ from turnpoint.loader import metrics
 from turnpoint.loader.batch import Batch, Message, Rejected
 from turnpoint.loader.errors import DatabaseUnavailable
 from turnpoint.loader.sink import Sink, isolate
-from turnpoint.loader.tables import TableSpec
+from turnpoint.loader.tables import Row, TableSpec
 
 log = get_logger(__name__)
 
@@ -203,6 +203,8 @@ class Loader:
             rows, origins = tb.upserts()
             bad_rows = isolate(len(rows), lambda lo, hi, s=spec, r=rows: sink.upsert(s, r[lo:hi]))
             rejected += [self._rejected_row(batch, origins[i], e.sqlstate, e.detail) for i, e in bad_rows]
+            if spec.derived:
+                self._write_derived(spec, _without(rows, bad_rows))
             n = len(rows) - len(bad_rows) + len(keys) - len(bad)
             if n:
                 written[name] = n
@@ -213,6 +215,15 @@ class Loader:
             if n:
                 metrics.ROWS.labels(table=name, op=op).inc(n)
         return written, rejected
+
+    def _write_derived(self, spec: TableSpec, written: list[Row]) -> None:
+        """Tables kept from `spec`'s rows (latest_bar from price), in the same transaction as those rows."""
+        for target, derive in spec.derived:
+            rows = derive(written)
+            for i, e in isolate(len(rows), lambda lo, hi, t=target, r=rows: self._sink.upsert(t, r[lo:hi])):
+                # the source row was written; only the derived row is missing (it cannot violate anything today)
+                log.error("derived row rejected by the database", table=target.name, row=repr(rows[i]),
+                          sqlstate=e.sqlstate, detail=e.detail)
 
     def _rejected_row(self, batch: Batch, origin: tuple[int, int], sqlstate: str | None, detail: str) -> Rejected:
         msg = batch.messages[origin[0]]
@@ -295,3 +306,10 @@ class Loader:
                 continue
             if high is not None and high >= 0:
                 metrics.LAG.labels(topic=topic, partition=str(partition)).set(max(0, high - offset - 1))
+
+
+def _without(rows: list[Row], rejected: list[tuple[int, Any]]) -> list[Row]:
+    if not rejected:
+        return rows
+    bad = {i for i, _e in rejected}
+    return [r for i, r in enumerate(rows) if i not in bad]

@@ -29,14 +29,18 @@ def copy_into(table: str, spec: TableSpec) -> str:
 
 
 def upsert_from_stage(spec: TableSpec) -> str:
-    """One INSERT … SELECT … ON CONFLICT DO UPDATE; unchanged rows are not rewritten (replays are free)."""
+    """One INSERT … SELECT … ON CONFLICT DO UPDATE; unchanged rows are not rewritten (replays are free).
+
+    With `spec.newer_only` (latest_bar's start), a row never replaces one with a greater value there.
+    """
     cols = spec.column_names
     values = spec.value_columns
     sets = ", ".join(f"{q(c)} = EXCLUDED.{q(c)}" for c in values)
+    newer = f"t.{q(spec.newer_only)} <= EXCLUDED.{q(spec.newer_only)} AND " if spec.newer_only else ""
     return (
         f"INSERT INTO {q(spec.name)} AS t ({_list(cols)}) SELECT {_list(cols)} FROM {q(stage_name(spec))} "
         f"ON CONFLICT ({_list(spec.key)}) DO UPDATE SET {sets}, {q('updated_at')} = now() "
-        f"WHERE ({_list(values, 't.')}) IS DISTINCT FROM ({_list(values, 'EXCLUDED.')})"
+        f"WHERE {newer}({_list(values, 't.')}) IS DISTINCT FROM ({_list(values, 'EXCLUDED.')})"
     )
 
 

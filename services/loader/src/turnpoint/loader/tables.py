@@ -37,6 +37,12 @@ class TableSpec:
     key: tuple[str, ...]
     convert: Callable[[dict[str, Any]], Row]
     is_delete: Callable[[dict[str, Any]], bool] | None = None
+    # Tables kept from this table's written rows, in the same transaction: (table, rows -> its rows).
+    derived: tuple[tuple[TableSpec, Callable[[list[Row]], list[Row]]], ...] = ()
+    # A date column that only moves forward: an upsert replaces a row only when its value is >= the stored one.
+    newer_only: str | None = None
+    # Whether the sink may try a plain COPY first (pointless for small tables that are always updated).
+    direct_copy: bool = True
     key_index: tuple[int, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -235,11 +241,32 @@ def _cols(*spec: str) -> tuple[Column, ...]:
     return tuple(Column(*s.split(":")) for s in spec)
 
 
+def _no_items(item: dict[str, Any]) -> Row:
+    msg = "latest_bar is derived from price rows, never read from a topic"
+    raise BadItem(msg)
+
+
+def latest_daily_bars(rows: list[Row]) -> list[Row]:
+    """Price rows -> latest_bar rows: per symbol, the daily bar with the greatest start (rows have distinct keys)."""
+    best: dict[str, Row] = {}
+    for row in rows:
+        if row[1] == "day":
+            held = best.get(row[0])
+            if held is None or row[2] > held[2]:
+                best[row[0]] = row
+    return [(r[0], r[2], r[4], r[5], r[6], r[7], r[8]) for r in best.values()]
+
+
+LATEST_BAR = TableSpec(
+    "latest_bar", topics.PRICES,
+    _cols("symbol:text", "start:date", "open:float8", "high:float8", "low:float8", "close:float8", "volume:float8"),
+    ("symbol",), _no_items, newer_only="start", direct_copy=False,
+)
 PRICE = TableSpec(
     "price", topics.PRICES,
     _cols("symbol:text", "interval:text", "start:date", "end:date", "open:float8", "high:float8", "low:float8",
           "close:float8", "volume:float8", "bars:int4"),
-    ("symbol", "interval", "start"), _fast_price,
+    ("symbol", "interval", "start"), _fast_price, derived=((LATEST_BAR, latest_daily_bars),),
 )
 REBOUND_LEG = TableSpec(
     "rebound_leg", topics.LEGS,
