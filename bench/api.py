@@ -109,6 +109,10 @@ SELECT 'S' || lpad(i::text, 5, '0'), 'day', d, d, c, c * 1.01, c * 0.99, c, 1000
 FROM generate_series(1, %(n)s) i, generate_series(0, %(days)s - 1) k,
      LATERAL (SELECT %(day0)s::date + k AS d, 100 + 20 * sin(k / 15.0 + i) + i %% 50 AS c) v;
 
+INSERT INTO latest_bar (symbol, start, open, high, low, close, volume)
+SELECT DISTINCT ON (symbol) symbol, start, open, high, low, close, volume FROM price
+WHERE interval = 'day' ORDER BY symbol, start DESC;
+
 INSERT INTO rebound_leg (symbol, gtype, start_date, start_value, end_date, end_value, bars, change, pct, direction)
 SELECT 'S' || lpad(i::text, 5, '0'), 'close', %(day0)s::date + 5 * j, s, %(day0)s::date + 5 * j + 5, e, 5, e - s,
        (e / s - 1) * 100, CASE WHEN j %% 2 = 0 THEN 'up' ELSE 'down' END
@@ -136,7 +140,7 @@ def seed(dsn: str, symbols: int, days: int, series: int) -> dict[str, int]:
         if conn.execute("SELECT count(*) FROM symbol").fetchone()[0] == symbols:  # type: ignore[index]
             print("  (reusing the seeded database)", flush=True)
         else:
-            for table in ("price", "rebound_leg", "rebound_state", "calendar_stat", "symbol"):
+            for table in ("price", "latest_bar", "rebound_leg", "rebound_state", "calendar_stat", "symbol"):
                 conn.execute(f"TRUNCATE {table}")
             for statement in SEED_SQL.split(";\n\n"):
                 started = time.perf_counter()
@@ -144,7 +148,7 @@ def seed(dsn: str, symbols: int, days: int, series: int) -> dict[str, int]:
                 print(f"  {statement.split()[2]:<15} {time.perf_counter() - started:6.1f} s", flush=True)
             conn.execute("VACUUM ANALYZE")
         return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # type: ignore[index]
-                for t in ("symbol", "price", "rebound_leg", "rebound_state", "calendar_stat")}
+                for t in ("symbol", "price", "latest_bar", "rebound_leg", "rebound_state", "calendar_stat")}
 
 
 # ---------------------------------------------------------------- load

@@ -51,6 +51,7 @@ def seed(conn: psycopg.Connection) -> None:
                 (sym, gtype, "down" if i == 1 else "up", DAY0 + dt.timedelta(days=25), DAY0 + dt.timedelta(days=27),
                  DAY0 + dt.timedelta(days=29), -5.0 * i + g, 1.5 * i),
             )
+    fill_latest_bar(conn)
     t0 = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
     for h in range(48):
         conn.execute("INSERT INTO reading (series, ts, value, unit) VALUES (%s, %s, %s, 'C')",
@@ -75,6 +76,14 @@ def seed(conn: psycopg.Connection) -> None:
     conn.execute("INSERT INTO api_token (name, token_hash, scopes) VALUES ('reader', %s, '{read}')", (token_hash(READ_TOKEN),))
     conn.execute("INSERT INTO api_token (name, token_hash, scopes) VALUES ('writer', %s, '{write:readings}')",
                  (token_hash(WRITE_TOKEN),))
+
+
+def fill_latest_bar(conn: psycopg.Connection) -> None:
+    """What the loader keeps with every daily bar it writes (the seed writes price directly)."""
+    conn.execute("DELETE FROM latest_bar")
+    conn.execute("INSERT INTO latest_bar (symbol, start, open, high, low, close, volume)"
+                 " SELECT DISTINCT ON (symbol) symbol, start, open, high, low, close, volume FROM price"
+                 " WHERE interval = 'day' ORDER BY symbol, start DESC")
 
 
 def api_settings(url: str, **options: object) -> ApiSettings:

@@ -55,5 +55,13 @@ def test_rows_without_state_are_read_only_when_no_state_filter_applies() -> None
     sql, args = tail
     assert "NOT EXISTS" in sql and args == ["close", "KOSPI", "AAA", 6]
     assert symbol_list.build_tail(symbol_list.SymbolFilter(sort="last_value", direction="up"), 5, None) is None
-    assert symbol_list.build_tail(symbol_list.SymbolFilter(sort="volume"), 5, None) is None
     assert symbol_list.build_tail(symbol_list.SymbolFilter(), 5, None) is None
+
+
+def test_rows_without_a_latest_bar_keep_the_state_filters() -> None:
+    # a bar sort's tail: symbols without a latest bar can still match a state filter
+    tail = symbol_list.build_tail(symbol_list.SymbolFilter(sort="volume", direction="up"), 5, "AAA")
+    assert tail is not None
+    sql, args = tail
+    assert "NOT EXISTS (SELECT 1 FROM latest_bar" in sql and "st.direction = $2" in sql
+    assert args == ["close", "up", "AAA", 6]

@@ -223,7 +223,7 @@ async def symbol_page(db: Database, f: symbol_list.SymbolFilter, limit: int, tok
     """One page of the symbols list: the rows with a value in the sort column, then (only when those ran out)
     the rows without one (see symbol_list)."""
     after = symbol_list.decode_cursor(f, token) if token else None
-    in_tail = f.sort in symbol_list.STATE_SORTS and after is not None and after[0] is None
+    in_tail = f.sort != "symbol" and after is not None and after[0] is None
     rows: list[Any] = []
     if not in_tail:
         sql, args = symbol_list.build(f, limit, after)

@@ -1,7 +1,8 @@
 """The symbols list (the legacy main view): SQL built from whitelisted parts, one statement per page.
 
 Each row is a symbol with its current rebound state for one gtype and its latest daily bar. The latest bar
-is a LATERAL lookup on price's primary key done only for the rows of the page (at most `limit + 1`).
+comes from `latest_bar` (one row per symbol, kept by the loader with the daily prices; migration 0003), read
+by primary key for the rows of the page only (at most `limit + 1`).
 Only column names from the whitelists below ever reach the SQL text; every value is a bind parameter.
 
 Order: `sort=symbol` by symbol. Any other sort by `(value, symbol)`, both ascending or both descending
@@ -14,8 +15,9 @@ Plans (see migration 0002_api_read_indexes):
 - a rebound-state column: an ordered scan of `rebound_state (gtype, <column>, symbol)` from the cursor,
   joined to `symbol` by primary key, stopped by the LIMIT. Symbols without a state for the gtype are a
   second statement (`build_tail`), run only when the first ran out of rows.
-- a latest-bar column (open ... volume): there is no latest-bar table yet (see docs/api.md), so the latest
-  bar of every candidate symbol is looked up and top-N sorted: correct, O(symbols), kept off the hot path.
+- a latest-bar column (open ... volume): an ordered scan of `latest_bar (<column>, symbol)` from the cursor,
+  joined to `symbol` by primary key, stopped by the LIMIT. Symbols without a latest bar are a second
+  statement (`build_tail`), run only when the first ran out of rows.
 """
 
 from __future__ import annotations
@@ -47,11 +49,9 @@ _STATE_COLS = tuple(_STATE_TYPES)
 _SYMBOL_COLS = "s.symbol, s.name, s.market, s.status, s.designations"
 _STATE_SELECT = ", ".join(f"st.{c}" for c in _STATE_COLS)
 _NO_STATE = ", ".join(f"NULL::{t} AS {c}" for c, t in _STATE_TYPES.items())
-_LATEST_BAR = """LEFT JOIN LATERAL (
-    SELECT p.start AS bar_date, p.open, p.high, p.low, p.close, p.volume FROM price p
-    WHERE p.symbol = {alias}.symbol AND p.interval = 'day' ORDER BY p.start DESC LIMIT 1
-) b ON true"""
-_BAR_COLS = "b.bar_date, b.open, b.high, b.low, b.close, b.volume"
+_BAR_COLS = "b.start AS bar_date, b.open, b.high, b.low, b.close, b.volume"
+_NO_BAR = ("NULL::date AS bar_date, NULL::float8 AS open, NULL::float8 AS high, NULL::float8 AS low, "
+           "NULL::float8 AS close, NULL::float8 AS volume")
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +121,8 @@ def _where(parts: list[str]) -> str:
 
 
 def _with_latest_bar(inner: str, order_by: str) -> str:
-    return f"SELECT pg.*, {_BAR_COLS} FROM ({inner}) pg {_LATEST_BAR.format(alias='pg')} ORDER BY {order_by}"
+    """The page's rows (at most limit + 1) with their latest bar, by latest_bar's primary key."""
+    return f"SELECT pg.*, {_BAR_COLS} FROM ({inner}) pg LEFT JOIN latest_bar b ON b.symbol = pg.symbol ORDER BY {order_by}"
 
 
 def build(f: SymbolFilter, limit: int, after: list[Any] | None) -> tuple[str, list[Any]]:
@@ -165,7 +166,10 @@ ORDER BY st.{col} {direction}, st.symbol {direction} LIMIT {sql.arg(limit + 1)}"
 
 
 def build_tail(f: SymbolFilter, limit: int, after_symbol: str | None) -> tuple[str, list[Any]] | None:
-    """For a state sort: the symbols without a state for the gtype, by symbol; None when none can match."""
+    """For a state or bar sort: the symbols without a value (no state for the gtype, no latest bar), by symbol;
+    None when none can match."""
+    if f.sort in BAR_SORTS:
+        return _bar_tail(f, limit, after_symbol)
     if f.sort not in STATE_SORTS or f.filters_state:
         return None
     sql = _Sql(f.gtype)
@@ -183,26 +187,38 @@ ORDER BY s.symbol {direction} LIMIT {sql.arg(limit + 1)}"""
 
 
 def _by_bar(f: SymbolFilter, limit: int, after: list[Any] | None) -> tuple[str, list[Any]]:
-    """Sorted by a latest-bar column: every candidate's latest bar, then a top-N sort (no index can help)."""
+    """An ordered scan of latest_bar (column, symbol) from the cursor; only symbols with a latest bar."""
     sql = _Sql(f.gtype)
-    expr = f"b.{f.sort}"
+    col = f.sort
     where = _symbol_filters(f, sql) + _state_filters(f, sql)
-    cmp = "<" if f.desc else ">"
     if after is not None:
-        if after[0] is None:
-            where.append(f"({expr} IS NULL AND s.symbol {cmp} {sql.arg(after[1])})")
-        else:
-            v, s = sql.arg(_typed(after[0], "float8")), sql.arg(after[1])
-            where.append(f"(({expr}, s.symbol) {cmp} ({v}::float8, {s}) OR {expr} IS NULL)")
+        value = _typed(after[0], "float8")
+        where.append(f"(b.{col}, b.symbol) {'<' if f.desc else '>'} ({sql.arg(value)}::float8, {sql.arg(after[1])})")
     direction = "DESC" if f.desc else "ASC"
-    order_by = f"{expr} {direction} NULLS LAST, s.symbol {direction}"
     sql_text = f"""
 SELECT {_SYMBOL_COLS}, {_STATE_SELECT}, {_BAR_COLS}
+FROM latest_bar b
+JOIN symbol s ON s.symbol = b.symbol
+LEFT JOIN rebound_state st ON st.symbol = s.symbol AND st.gtype = $1
+{_where(where)}
+ORDER BY b.{col} {direction}, b.symbol {direction}
+LIMIT {sql.arg(limit + 1)}"""
+    return sql_text, sql.args
+
+
+def _bar_tail(f: SymbolFilter, limit: int, after_symbol: str | None) -> tuple[str, list[Any]]:
+    sql = _Sql(f.gtype)
+    where = ["NOT EXISTS (SELECT 1 FROM latest_bar b WHERE b.symbol = s.symbol)",
+             *_symbol_filters(f, sql), *_state_filters(f, sql)]
+    if after_symbol is not None:
+        where.append(f"s.symbol {'<' if f.desc else '>'} {sql.arg(after_symbol)}")
+    direction = "DESC" if f.desc else "ASC"
+    sql_text = f"""
+SELECT {_SYMBOL_COLS}, {_STATE_SELECT}, {_NO_BAR}
 FROM symbol s
 LEFT JOIN rebound_state st ON st.symbol = s.symbol AND st.gtype = $1
-{_LATEST_BAR.format(alias="s")}
 {_where(where)}
-ORDER BY {order_by}
+ORDER BY s.symbol {direction}
 LIMIT {sql.arg(limit + 1)}"""
     return sql_text, sql.args
 
