@@ -9,7 +9,6 @@ processors are idempotent under redelivery, so a replay after a crash yields ide
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from typing import Any
@@ -22,6 +21,7 @@ from turnpoint.core.observability import get_logger
 from turnpoint.transform import metrics
 from turnpoint.transform.bars import BarsProcessor
 from turnpoint.transform.processing import InMessage, Outbox, TopicNames
+from turnpoint.transform.publisher import Publisher
 from turnpoint.transform.readings import CountsProcessor, ReadingsProcessor
 from turnpoint.transform.settings import TransformSettings
 
@@ -33,7 +33,7 @@ SENTINEL_KEY = b"\x00turnpoint:end"
 class TableStore:
     """StateStore over a Faust table with bytes keys/values and an explicit changelog partition.
 
-    Changelog records are held back until `flush_changelog`, which the agent calls only after the
+    Changelog records are held back until `write_changelog`, which the agent calls only after the
     batch's output records were acknowledged by the broker. A crash in between then means outputs
     without state (the replay recomputes and re-sends them: duplicates of absolute values), never
     state without outputs (the replay would find nothing new and the outputs would be lost).
@@ -52,7 +52,7 @@ class TableStore:
         self.table.data[k] = value
         self.pending[k] = (partition, value)
 
-    async def flush_changelog(self) -> None:
+    async def write_changelog(self, publisher: Publisher) -> None:
         """Write the batch's changelog records, then one single-record batch per partition touched.
 
         Tansu (memory storage) reports a partition's high watermark as the base offset of its last record
@@ -62,12 +62,15 @@ class TableStore:
         """
         if not self.pending:
             return
-        futures = [self.table.send_changelog(p, k, v) for k, (p, v) in self.pending.items()]
-        partitions = {p for p, _ in self.pending.values()}
+        topic = self.table.changelog_topic.get_topic_name()
+        partitions = sorted({p for p, _ in self.pending.values()})
+        for k, (p, v) in self.pending.items():
+            publisher.produce(topic, k, v, p)
         self.pending.clear()
-        await asyncio.gather(*(f for f in futures))
-        ends = [self.table.send_changelog(p, SENTINEL_KEY, b"") for p in sorted(partitions)]
-        await asyncio.gather(*ends)
+        await publisher.flush()
+        for p in partitions:
+            publisher.produce(topic, SENTINEL_KEY, b"", p)
+        await publisher.flush()
 
 
 log = get_logger(__name__)
@@ -118,12 +121,10 @@ def build_app(settings: TransformSettings) -> faust.App:
     bars_in = topic(names.bars)
     readings_in = topic(names.readings)
     counts_in = topic(names.counts)
-    outputs: dict[str, Any] = {}
-
-    def out_topic(name: str) -> Any:
-        if name not in outputs:
-            outputs[name] = topic(name)
-        return outputs[name]
+    # Results go out lz4-compressed (JSON shrinks ~5x; the loader and model read them with librdkafka).
+    # Changelogs stay uncompressed: Faust's own consumer reads them back at recovery.
+    publisher = Publisher(kafka, f"{kafka.client_id}-transform", compression="lz4")
+    changelog = Publisher(kafka, f"{kafka.client_id}-transform-changelog")
 
     # bytes keys and values: Faust then uses the raw codec for the changelog (send and recovery alike)
     symbol_state = app.Table("symbol-state", key_type=bytes, value_type=bytes, partitions=kafka.partitions)
@@ -135,14 +136,11 @@ def build_app(settings: TransformSettings) -> faust.App:
 
     async def publish(out: Outbox) -> None:
         """Send every output record and wait until the broker acknowledged all of them."""
-        pending = []
         for name, records in out.records.items():
-            t = out_topic(name)
             for key, value in records:
-                pending.append(await t.send(key=key, value=value))
+                publisher.produce(name, key, value)
             metrics.RECORDS_OUT.labels(name).inc(len(records))
-        if pending:
-            await asyncio.gather(*pending)
+        await publisher.flush()
         for reason, n in out.dead.items():
             metrics.DEAD_LETTERS.labels(reason).inc(n)
 
@@ -155,14 +153,14 @@ def build_app(settings: TransformSettings) -> faust.App:
             metrics.PROCESS_SECONDS.labels(agent).observe(time.perf_counter() - t0)
             try:
                 await publish(out)
+                if store is not None:
+                    await store.write_changelog(changelog)
             except Exception:
                 # The broker refused our output after the producer's own retries. The in-memory state
                 # is now ahead of what was published: exit so the supervisor restarts us from the
                 # changelog and the last committed offsets (at-least-once, nothing lost).
                 log.exception("publishing a batch failed; exiting for a clean restart", agent=agent)
                 os._exit(70)
-            if store is not None:
-                await store.flush_changelog()
             metrics.BATCH_SECONDS.labels(agent).observe(time.perf_counter() - t0)
 
     @app.agent(bars_in, name="bars")

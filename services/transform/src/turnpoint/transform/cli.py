@@ -23,7 +23,11 @@ def worker(
     from faust.worker import Worker
 
     # Worker installs SIGTERM/SIGINT handlers that stop agents, flush, commit and close cleanly.
-    Worker(faust_app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    worker = Worker(faust_app, loglevel=loglevel, quiet=True)
+    # Faust's terminal spinner sets the root logger to DEBUG so that every log record turns it: that
+    # costs ~5 % of a busy worker's CPU in aiokafka debug records and writes escape codes to log files.
+    worker.spinner = None
+    worker.execute_from_commandline()
 
 
 run = worker
