@@ -3,27 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Any
 
 import orjson
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from turnpoint.core import topics
 from turnpoint.core.algorithms import BarTuple, ReboundUpdate, SymbolRebounds
 from turnpoint.core.contracts import Bar
 from turnpoint.transform.archive import BarArchive
+from turnpoint.transform.fastpath import Row, fast_rows
 from turnpoint.transform.processing import InMessage, Outbox, StateStore, TopicNames, decode
 from turnpoint.transform.settings import TransformOptions
 
 _BAR = TypeAdapter(Bar)
+FIELDS = ("symbol", "date", "open", "high", "low", "close", "volume")
 
 
-class _BarEnvelope(BaseModel):
-    v: Literal[1]
-    items: list[Bar]
-
-
-_ENVELOPE = TypeAdapter(_BarEnvelope)
+def _payload(row: Row) -> bytes:
+    return orjson.dumps(dict(zip(FIELDS, row, strict=True)))
 
 
 def _error(exc: ValidationError) -> str:
@@ -39,38 +37,41 @@ class BarsProcessor:
         self.options = options
         self.names = names
         self.dlq = names.dlq(topics.BARS)
+        self._symbols: set[str] = set()
 
-    def valid_bars(self, msgs: list[InMessage], out: Outbox) -> dict[str, list[tuple[Bar, InMessage]]]:
+    def valid_bars(self, msgs: list[InMessage], out: Outbox) -> dict[str, list[tuple[Row, InMessage]]]:
         """Validated bars grouped by symbol, in arrival order; everything else dead-lettered."""
-        by_symbol: dict[str, list[tuple[Bar, InMessage]]] = {}
+        by_symbol: dict[str, list[tuple[Row, InMessage]]] = {}
         for msg in msgs:
-            try:  # the common case: a valid envelope of valid bars, parsed and validated in one call
-                bars = _ENVELOPE.validate_json(msg.value or b"").items
-            except ValidationError:
-                items = decode(msg, out, self.dlq)
-                if items is None:
-                    continue
-                bars = self._valid_items(msg, items, out)
+            items = decode(msg, out, self.dlq)
+            if items is None:
+                continue
+            rows = fast_rows(items, self._symbols)
+            if rows is None:
+                rows = self._valid_items(msg, items, out)
             key = msg.key.decode("utf-8", "replace") if msg.key else None
-            for bar in bars:
-                if key is not None and bar.symbol != key:
-                    detail = f"item symbol {bar.symbol!r} differs from message key {key!r}"
-                    out.dead_letter(self.dlq, msg, "key-mismatch", detail, bar.model_dump_json().encode())
+            for row in rows:
+                symbol = row[0]
+                if key is not None and symbol != key:
+                    detail = f"item symbol {symbol!r} differs from message key {key!r}"
+                    out.dead_letter(self.dlq, msg, "key-mismatch", detail, _payload(row))
                     continue
-                group = by_symbol.get(bar.symbol)
+                group = by_symbol.get(symbol)
                 if group is None:
-                    group = by_symbol[bar.symbol] = []
-                group.append((bar, msg))
+                    group = by_symbol[symbol] = []
+                group.append((row, msg))
         return by_symbol
 
-    def _valid_items(self, msg: InMessage, items: list[Any], out: Outbox) -> list[Bar]:
-        bars = []
+    def _valid_items(self, msg: InMessage, items: list[Any], out: Outbox) -> list[Row]:
+        rows: list[Row] = []
         for raw in items:
             try:
-                bars.append(_BAR.validate_python(raw))
+                b = _BAR.validate_python(raw)
             except ValidationError as exc:
                 out.dead_letter(self.dlq, msg, "invalid", _error(exc), orjson.dumps(raw))
-        return bars
+                continue
+            rows.append((b.symbol, b.date, b.open, b.high, b.low, b.close, b.volume))
+        return rows
 
     def state(self, symbol: str, store: StateStore) -> SymbolRebounds:
         raw = store.get(symbol)
@@ -87,29 +88,28 @@ class BarsProcessor:
             self.process_symbol(symbol, bars, store, out)
         return out
 
-    def process_symbol(self, symbol: str, bars: list[tuple[Bar, InMessage]], store: StateStore, out: Outbox) -> None:
+    def process_symbol(self, symbol: str, bars: list[tuple[Row, InMessage]], store: StateStore, out: Outbox) -> None:
         n = self.names
         partition = bars[-1][1].partition
         archive = BarArchive(symbol, store)
         state = self.state(symbol, store)
-        tuples = [(b.date, b.open, b.high, b.low, b.close, b.volume) for b, _ in bars]
+        tuples: list[BarTuple] = [row[1:] for row, _ in bars]
         update = state.apply(tuples)
         if any(r["reason"] == "revision-too-old" for r in update.rejected):
             # Older than the in-memory tail: rebuild the symbol from the archive, exactly (rare, O(history)).
             state, update = self.rebuild(symbol, archive, tuples)
         refused = {r["date"]: r for r in update.rejected}
         daily: dict[str, dict[str, Any]] = {}
-        for bar, msg in bars:  # later bars for the same date revise earlier ones
-            if bar.date in refused:
-                r = refused[bar.date]
-                out.dead_letter(self.dlq, msg, r["reason"], r["detail"], bar.model_dump_json().encode())
+        for row, msg in bars:  # later bars for the same date revise earlier ones
+            _, day, o, h, lo, c, v = row
+            if refused and day in refused:
+                r = refused[day]
+                out.dead_letter(self.dlq, msg, r["reason"], r["detail"], _payload(row))
                 continue
-            archive.put(bar.date.toordinal(), bar.date.year, (bar.open, bar.high, bar.low, bar.close, bar.volume))
-            d = bar.date.isoformat()
-            daily[d] = {
-                "symbol": symbol, "interval": "day", "start": d, "end": d, "open": bar.open,
-                "high": bar.high, "low": bar.low, "close": bar.close, "volume": bar.volume, "bars": 1,
-            }
+            archive.put(day.toordinal(), day.year, (o, h, lo, c, v))
+            d = day.isoformat()
+            daily[d] = {"symbol": symbol, "interval": "day", "start": d, "end": d, "open": o, "high": h,
+                        "low": lo, "close": c, "volume": v, "bars": 1}
         out.add(n.prices, symbol, [*daily.values(), *update.bars])
         out.add(n.legs, symbol, update.legs)
         out.add(n.states, symbol, update.states)
