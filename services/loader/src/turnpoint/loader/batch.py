@@ -100,8 +100,10 @@ class Batch:
             tb = self.tables[spec.name] = TableBatch(spec)
         ops = tb.ops
         convert: Callable[[dict[str, Any]], Row] = spec.convert
-        key_index = spec.key_index
+        key_of = spec.key_of
         is_delete = spec.is_delete
+        added = 0
+        # the hot loop (a few µs per item matter at 10⁵ rows/s): no per-item attribute lookups or closures
         for j, item in enumerate(items):
             try:
                 if type(item) is not dict:
@@ -112,12 +114,12 @@ class Batch:
                 detail = f"item {j}: {exc}"
                 self.rejected.append(Rejected("invalid", detail, msg, orjson.dumps(item)))
                 continue
-            key = tuple([row[i] for i in key_index])
             if is_delete is not None and is_delete(item):
-                ops[key] = (None, (index, j))
+                ops[key_of(row)] = (None, (index, j))
             else:
-                ops[key] = (row, (index, j))
-            self.items += 1
+                ops[key_of(row)] = (row, (index, j))
+            added += 1
+        self.items += added
 
     def item_payload(self, origin: Origin) -> bytes:
         """The JSON of one item of the batch, for the dead-letter topic."""
@@ -126,8 +128,19 @@ class Batch:
 
     def drop_partitions(self, revoked: set[tuple[str, int]], topic_name: Callable[[str], str]) -> Batch:
         """A new batch without the messages of revoked partitions (their new owner re-reads them)."""
-        fresh = Batch(self.tables_by_topic)
-        for msg in self.messages:
-            if (msg.topic() or "", msg.partition() or 0) not in revoked:
-                fresh.add(msg, topic_name(msg.topic() or ""))
-        return fresh
+        return _rebuilt(self.tables_by_topic, self.messages, topic_name, revoked)
+
+    def followed_by(self, later: Batch, topic_name: Callable[[str], str]) -> Batch:
+        """One batch of this batch's messages, then `later`'s (a failed write retried with what came since)."""
+        if not later.messages:
+            return self
+        return _rebuilt(self.tables_by_topic, [*self.messages, *later.messages], topic_name, set())
+
+
+def _rebuilt(tables_by_topic: dict[str, TableSpec], messages: list[Message], topic_name: Callable[[str], str],
+             without: set[tuple[str, int]]) -> Batch:
+    fresh = Batch(tables_by_topic)
+    for msg in messages:
+        if (msg.topic() or "", msg.partition() or 0) not in without:
+            fresh.add(msg, topic_name(msg.topic() or ""))
+    return fresh

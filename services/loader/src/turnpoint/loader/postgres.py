@@ -52,6 +52,10 @@ class PostgresSink:
             except psycopg.OperationalError as exc:
                 msg = f"cannot connect to PostgreSQL: {_first_line(exc)}"
                 raise DatabaseUnavailable(msg) from exc
+            with self._translate():
+                # the upsert sorts a flush's staged rows by key: keep that sort in memory
+                self._conn.execute("SET work_mem = '64MB'")
+                self._conn.commit()
             self._staged.clear()
         self._dirty.clear()
         for name in list(self._cooldown):

@@ -4,6 +4,12 @@ One iteration collects messages until `batch_size` rows or `flush_interval_ms` h
 in one database transaction, sends what was rejected to the dead-letter topic, and only then commits the
 Kafka offsets. A database outage pauses consumption and retries the same flush with backoff, for as long
 as it takes; on SIGTERM the loop stops without committing what was not written (it is redelivered).
+
+Pipelined, one batch deep: the database write of a batch runs on a writer thread while this thread
+consumes and decodes the next one (psycopg releases the GIL while PostgreSQL works). Batches are written
+and committed strictly in order: batch N+1 is handed to the writer only after batch N's transaction
+committed and its offsets were committed, so offsets never run ahead of the rows. A write that fails with
+the database unavailable is retried here, together with the messages collected since (in their order).
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -26,6 +34,17 @@ log = get_logger(__name__)
 
 SERVICE = "loader"
 _MAX_CONSUME = 10_000
+
+Written = tuple[dict[str, int], list[Rejected]]
+
+
+@dataclass(slots=True)
+class _InFlight:
+    """A batch the writer thread is writing."""
+
+    batch: Batch
+    future: Future[Written]
+    started: float
 
 
 class Loader:
@@ -55,6 +74,9 @@ class Loader:
         self._retry_initial = retry_initial_s
         self._retry_max = retry_max_s
         self._batch = Batch(self._tables_by_topic)
+        self._inflight: _InFlight | None = None
+        self._retry_error: DatabaseUnavailable | None = None  # set while self._batch must be retried
+        self._writer: ThreadPoolExecutor | None = None
         self._paused = False
         self.state = "starting"
         self.last_flush: float | None = None
@@ -83,6 +105,7 @@ class Loader:
         self._consumer.subscribe(self._topics, on_assign=self._on_assign, on_revoke=self._on_revoke,
                                  on_lost=self._on_revoke)
         self.state = "running"
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loader-writer")
         log.info("loader started", topics=self._topics)
         try:
             while not stop.is_set():
@@ -91,12 +114,16 @@ class Loader:
                     self._flush(stop)
         finally:
             self.state = "stopped"
-            self._batch = Batch(self._tables_by_topic)
             try:
-                self._consumer.close()
+                self._settle_on_stop()
             finally:
-                self._producer.flush(10)
-                self._sink.close()
+                self._writer.shutdown(wait=True)
+                self._batch = Batch(self._tables_by_topic)
+                try:
+                    self._consumer.close()
+                finally:
+                    self._producer.flush(10)
+                    self._sink.close()
             log.info("loader stopped")
 
     # -- rebalances -----------------------------------------------------------------------------
@@ -109,6 +136,9 @@ class Loader:
         """Forget the uncommitted messages of revoked partitions: their next owner reads them again."""
         revoked = {(p.topic, p.partition) for p in partitions}
         log.info("partitions revoked", partitions=[f"{t}[{p}]" for t, p in sorted(revoked)])
+        if self._inflight is not None and revoked & set(self._inflight.batch.positions):
+            # finish the write while the partitions are still ours: commit it, or take it back for a retry
+            self._settle_inflight()
         if revoked & set(self._batch.positions):
             self._batch = self._batch.drop_partitions(revoked, self._base_topic)
 
@@ -119,12 +149,17 @@ class Loader:
     def _collect(self, stop: threading.Event) -> None:
         deadline: float | None = None
         while not stop.is_set() and len(self._batch) < self._batch_size:
+            if self._inflight is not None and self._inflight.future.done():
+                self._settle_inflight()  # commit its offsets now, not when the next batch is full
+                if self._retrying:
+                    return
             now = time.monotonic()
             if deadline is None and self._batch.messages:
                 deadline = now + self._flush_interval
             if deadline is not None and now >= deadline:
                 return
-            timeout = 0.2 if deadline is None else min(0.2, deadline - now)
+            poll = 0.02 if self._inflight is not None else 0.2  # notice a finished write soon
+            timeout = poll if deadline is None else min(poll, deadline - now)
             # ask for about as many messages as fit in the batch, given the items per message so far
             per_message = max(1, len(self._batch) // max(1, len(self._batch.messages)))
             want = max(1, min(_MAX_CONSUME, (self._batch_size - len(self._batch)) // per_message + 1,
@@ -146,36 +181,91 @@ class Loader:
 
     # -- flush ----------------------------------------------------------------------------------
     def _flush(self, stop: threading.Event) -> None:
+        """Hand the collected batch to the writer once the previous one is written and committed."""
+        if self._inflight is not None:
+            self._inflight.future.exception()  # wait (the outcome is handled by _settle_inflight)
+            self._settle_inflight()
+        if self._retrying:
+            if not self._retry(stop):
+                return
+            if not self._batch.messages:
+                return
+        assert self._writer is not None
+        batch, self._batch = self._batch, Batch(self._tables_by_topic)
+        self._inflight = _InFlight(batch, self._writer.submit(self._write, batch), time.perf_counter())
+
+    @property
+    def _retrying(self) -> bool:
+        return self._retry_error is not None
+
+    def _settle_inflight(self) -> None:
+        """Take the finished (or finishing) write's outcome: commit it, or queue it for a retry."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is None:
+            return
+        try:
+            written, rejected = inflight.future.result()
+        except DatabaseUnavailable as exc:
+            # its messages go before those collected since, so the last item per key still wins
+            self._batch = inflight.batch.followed_by(self._batch, self._base_topic)
+            self._retry_error = exc
+            return
+        self._done(inflight.batch, written, rejected, time.perf_counter() - inflight.started, attempts=0)
+
+    def _retry(self, stop: threading.Event) -> bool:
+        """Write `self._batch` on this thread with backoff until it succeeds; False if asked to stop first."""
         delay = self._retry_initial
         attempt = 0
         while True:
+            exc = self._retry_error
+            attempt += 1
+            self._sink.reset()
+            metrics.RETRIES.inc()
+            self.state = "retrying"
+            self.last_error = str(exc)
+            log.warning(
+                "database unavailable; keeping position and retrying",
+                error=str(exc), attempt=attempt, retry_in_s=round(delay, 3), rows=len(self._batch),
+            )
+            self._pause()
+            if not self._wait(stop, delay):
+                log.warning("stopping during a retry; the uncommitted batch will be redelivered",
+                            rows=len(self._batch))
+                return False
+            delay = min(delay * 2, self._retry_max)
             batch = self._batch
             started = time.perf_counter()
             try:
                 written, rejected = self._write(batch)
-                break
-            except DatabaseUnavailable as exc:
-                attempt += 1
-                self._sink.reset()
-                metrics.RETRIES.inc()
-                self.state = "retrying"
-                self.last_error = str(exc)
-                log.warning(
-                    "database unavailable; keeping position and retrying",
-                    error=str(exc), attempt=attempt, retry_in_s=round(delay, 3), rows=len(batch),
-                )
-                self._pause()
-                if not self._wait(stop, delay):
-                    log.warning("stopping during a retry; the uncommitted batch will be redelivered",
-                                rows=len(batch))
-                    return
-                delay = min(delay * 2, self._retry_max)
+            except DatabaseUnavailable as again:
+                self._retry_error = again
+                continue
+            break
+        self._retry_error = None
         self._resume()
-        elapsed = time.perf_counter() - started
+        self._batch = Batch(self._tables_by_topic)
+        self._done(batch, written, rejected, time.perf_counter() - started, attempts=attempt)
+        return True
+
+    def _settle_on_stop(self) -> None:
+        """On the way out: wait for the write in flight and commit it if it succeeded (else it is redelivered)."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is None:
+            return
+        try:
+            written, rejected = inflight.future.result()
+        except DatabaseUnavailable as exc:
+            log.warning("stopping after a failed write; the uncommitted batch will be redelivered",
+                        rows=len(inflight.batch), error=str(exc))
+            return
+        self._done(inflight.batch, written, rejected, time.perf_counter() - inflight.started, attempts=0)
+
+    def _done(self, batch: Batch, written: dict[str, int], rejected: list[Rejected], elapsed: float,
+              attempts: int) -> None:
+        """After the database commit: dead letters, then the offsets, then the bookkeeping."""
         self._dead_letter([*batch.rejected, *rejected])
         self._commit(batch)
         self.last_commit_at = time.monotonic()
-        self._batch = Batch(self._tables_by_topic)
         total = sum(written.values())
         self.rows_written += total
         metrics.BATCH_SECONDS.observe(elapsed)
@@ -184,11 +274,11 @@ class Loader:
         self.state = "running"
         self.last_flush = time.time()
         self.flushes += 1
-        if attempt:
-            log.info("database back; batch written", rows=total, attempts=attempt + 1)
+        if attempts:
+            log.info("database back; batch written", rows=total, attempts=attempts + 1)
         self._update_lag(batch)
 
-    def _write(self, batch: Batch) -> tuple[dict[str, int], list[Rejected]]:
+    def _write(self, batch: Batch) -> Written:
         """Write a batch in one transaction; return rows written per table and the rows rejected."""
         sink = self._sink
         sink.begin()

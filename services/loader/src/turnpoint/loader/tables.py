@@ -9,6 +9,7 @@ readings are validated fully with the `Reading` contract. Anything that fails be
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,10 +45,15 @@ class TableSpec:
     # Whether the sink may try a plain COPY first (pointless for small tables that are always updated).
     direct_copy: bool = True
     key_index: tuple[int, ...] = field(init=False)
+    key_of: Callable[[Row], tuple[Any, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
-        object.__setattr__(self, "key_index", tuple(names.index(k) for k in self.key))
+        index = tuple(names.index(k) for k in self.key)
+        object.__setattr__(self, "key_index", index)
+        # the key tuple of a row, in C (itemgetter of one index returns the bare value: wrap it)
+        getter = operator.itemgetter(*index)
+        object.__setattr__(self, "key_of", getter if len(index) > 1 else lambda row: (getter(row),))
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -56,9 +62,6 @@ class TableSpec:
     @property
     def value_columns(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns if c.name not in self.key)
-
-    def key_of(self, row: Row) -> tuple[Any, ...]:
-        return tuple(row[i] for i in self.key_index)
 
 
 class BadItem(ValueError):
@@ -175,11 +178,11 @@ def _fast_price(item: dict[str, Any]) -> Row:
     except (KeyError, TypeError, ValueError):
         return _checked_price(item)
     if (
-        type(row[0]) is not str or row[1] not in _INTERVALS or type(row[9]) is not int
-        or not all(type(x) is float for x in row[4:9])
+        type(row[0]) is str and row[1] in _INTERVALS and type(row[9]) is int
+        and type(row[4]) is type(row[5]) is type(row[6]) is type(row[7]) is type(row[8]) is float
     ):
-        return _checked_price(item)
-    return row
+        return row
+    return _checked_price(item)
 
 
 _INTERVALS = frozenset(("day", "week", "month"))
