@@ -177,6 +177,21 @@ def build_app(settings: TransformSettings) -> faust.App:
     async def counts_agent(stream: Any) -> None:
         await run(stream, "counts", names.counts, counts.process, None)
 
+    inputs = {names.bars, names.readings, names.counts}
+
+    @app.timer(5.0)
+    async def consumer_lag() -> None:
+        """Messages between each input partition's high watermark and the worker's position."""
+        consumer = app.consumer
+        lag: dict[str, int] = dict.fromkeys(inputs, 0)
+        for tp in consumer.assignment():
+            if tp.topic in inputs:
+                position = await consumer.position(tp)
+                if position is not None:
+                    lag[tp.topic] += max(0, consumer.highwater(tp) - position)
+        for name, value in lag.items():
+            metrics.CONSUMER_LAG.labels(name).set(value)
+
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
         ok = not app.consumer.should_stop if app.consumer else False
