@@ -12,7 +12,7 @@ import signal
 import time
 from pathlib import Path
 
-from turnpoint.cli.embedded import free_port, start_broker, stop_pid
+from support.transform import read_topic
 from turnpoint.core import topics
 from turnpoint.core.kafka import ensure_topics
 from turnpoint.core.settings import KafkaSettings
@@ -20,7 +20,7 @@ from turnpoint.ingest.acks import Poller
 from turnpoint.ingest.reliable import ReliableSender
 from turnpoint.ingest.spool import Spool
 
-from support.transform import read_topic
+from turnpoint.cli.embedded import free_port, start_broker, stop_pid
 
 
 def read_items(bootstrap: str, topic: str) -> list[dict]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message
 from turnpoint.core import topics
-from turnpoint.core.kafka import dead_letter_value, ensure_topics
+from turnpoint.core.kafka import dead_letter_value, ensure_topics, make_producer
 from turnpoint.core.observability import get_logger
 from turnpoint.core.serde import encode_items
 from turnpoint.core.settings import KafkaSettings
@@ -35,8 +35,8 @@ class ReliableSender:
         self.spool = spool
         self.spooling = spool.pending()  # leftovers from a previous run are replayed first
         self._replay_lock = threading.Lock()
-        self.publisher = publisher or Publisher(
-            kafka, **{"message.timeout.ms": message_timeout_ms, "error_cb": self._on_error})
+        self._producer_overrides = {"message.timeout.ms": message_timeout_ms, "error_cb": self._on_error}
+        self.publisher = publisher or Publisher(kafka, **self._producer_overrides)
         self.sent = 0
 
     # -- sending -------------------------------------------------------------------------------------
@@ -121,11 +121,20 @@ class ReliableSender:
         left = self.publisher.flush(timeout)
         if left or failures:
             log.warning("replay incomplete; will retry", segment=str(segment), in_flight=left,
-                        failures=len(failures))
+                        failures=len(failures), error=failures[0] if failures else None)
+            if failures and not left:
+                self._new_producer()
             return False
         metrics.REPLAYED.inc(n)
         log.info("spool segment replayed", segment=segment.name, messages=n)
         return True
+
+    def _new_producer(self) -> None:
+        """Replace the producer after failed deliveries: once its messages timed out, the idempotent
+        producer's sequence numbers no longer match the broker's (Tansu then fences it), and every later
+        send through it fails the same way. A new producer gets a new producer id."""
+        self.publisher.producer = make_producer(self.kafka, **self._producer_overrides)
+        log.info("new Kafka producer for the replay")
 
     def flush(self, timeout: float = 10.0) -> int:
         left = self.publisher.flush(timeout)
