@@ -129,7 +129,11 @@ def parse_instant(text: str) -> dt.datetime:
     if ts.tzinfo is None or ts.utcoffset() is None:
         reason = "no-offset"
         raise RowError(reason, f"ts {text!r} has no UTC offset; add Z or +09:00")
-    return ts.astimezone(dt.UTC)
+    try:
+        return ts.astimezone(dt.UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before the first representable instant
+        reason = "bad-timestamp"
+        raise RowError(reason, f"ts {text!r} is out of range in UTC") from None
 
 
 def iso_utc(ts: dt.datetime) -> str:
