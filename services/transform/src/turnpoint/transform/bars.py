@@ -94,7 +94,7 @@ class BarsProcessor:
         archive = BarArchive(symbol, store)
         state = self.state(symbol, store)
         tuples: list[BarTuple] = [row[1:] for row, _ in bars]
-        update = state.apply(tuples)
+        update = state.apply(tuples, validated=True)
         if any(r["reason"] == "revision-too-old" for r in update.rejected):
             # Older than the in-memory tail: rebuild the symbol from the archive, exactly (rare, O(history)).
             state, update = self.rebuild(symbol, archive, tuples)
@@ -126,7 +126,7 @@ class BarsProcessor:
 
         def run(bars: dict[int, tuple[float, float, float, float, float]]) -> tuple[SymbolRebounds, ReboundUpdate]:
             st = self.fresh(symbol)
-            return st, st.apply((dt.date.fromordinal(k), *v) for k, v in sorted(bars.items()))
+            return st, st.apply(((dt.date.fromordinal(k), *v) for k, v in sorted(bars.items())), validated=True)
 
         _, old = run(before)
         state, new = run(after)

@@ -17,54 +17,47 @@ Row = tuple[str, dt.date, float, float, float, float, float]
 """``(symbol, date, open, high, low, close, volume)``"""
 
 _FIELDS = frozenset({"symbol", "date", "open", "high", "low", "close", "volume", "source"})
-_REQUIRED = frozenset({"symbol", "date", "open", "high", "low", "close"})
 _SYMBOL = re.compile(r"^[A-Za-z0-9._^=\-]+$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_isfinite = math.isfinite
-
-
-def _price(x: Any) -> float | None:
-    t = type(x)
-    if t is not float and t is not int:
-        return None
-    x = float(x)
-    return x if x > 0 and _isfinite(x) else None
+_NUMBER = frozenset({int, float})  # exact types: bool, a subclass of int, is not a number here
 
 
 def fast_rows(items: list[Any], symbols: set[str]) -> list[Row] | None:
     """Rows of every item, or None as soon as one item needs the full validator.
 
-    `symbols` caches the symbol names already checked against the contract's pattern.
+    `symbols` caches the symbol names already checked against the contract's pattern. The checks are
+    inlined on purpose: this loop runs once per bar on the transform's hot path.
     """
     rows: list[Row] = []
     append = rows.append
+    num = _NUMBER
+    inf = math.inf
     for it in items:
         if type(it) is not dict:
             return None
-        keys = it.keys()
-        if not (_REQUIRED <= keys and keys <= _FIELDS):
+        try:
+            symbol, date = it["symbol"], it["date"]
+            o, h, lo, c = it["open"], it["high"], it["low"], it["close"]
+        except KeyError:
             return None
-        symbol = it["symbol"]
+        v = it.get("volume", 0.0)
+        if len(it) > 6 and not it.keys() <= _FIELDS:
+            return None
         if symbol not in symbols:
             if type(symbol) is not str or not 1 <= len(symbol) <= 32 or not _SYMBOL.match(symbol):
                 return None
             symbols.add(symbol)
-        date = it["date"]
-        if type(date) is not str or not _DATE.match(date):
+        if type(date) is not str or len(date) != 10 or not _DATE.match(date):
             return None
         try:
             day = dt.date.fromisoformat(date)
         except ValueError:
             return None
-        o, h, lo, c = _price(it["open"]), _price(it["high"]), _price(it["low"]), _price(it["close"])
-        if o is None or h is None or lo is None or c is None or h < lo:
+        if type(o) not in num or type(h) not in num or type(lo) not in num or type(c) not in num or type(v) not in num:
             return None
-        v = it.get("volume", 0.0)
-        tv = type(v)
-        if tv is not float and tv is not int:
-            return None
-        v = float(v)
-        if not (v >= 0 and _isfinite(v)):
+        o, h, lo, c, v = float(o), float(h), float(lo), float(c), float(v)
+        # NaN fails every comparison, so these also refuse NaN
+        if not (0 < lo <= h < inf and 0 < o < inf and 0 < c < inf and 0 <= v < inf):
             return None
         source = it.get("source")
         if source is not None and type(source) is not str:

@@ -103,13 +103,17 @@ class SymbolRebounds:
     def last_date(self) -> dt.date | None:
         return dt.date.fromordinal(self._d[-1]) if self._d else None
 
-    def apply(self, bars: Iterable[BarTuple]) -> ReboundUpdate:
-        """Apply a batch of ``(date, open, high, low, close, volume)`` bars of this symbol."""
+    def apply(self, bars: Iterable[BarTuple], *, validated: bool = False) -> ReboundUpdate:
+        """Apply a batch of ``(date, open, high, low, close, volume)`` bars of this symbol.
+
+        ``validated=True`` skips the per-bar value checks for callers whose bars already passed the
+        `Bar` contract (the stream worker), which checks the same rules.
+        """
         out = ReboundUpdate()
         incoming: dict[int, tuple[float, float, float, float, float]] = {}
         for bar in bars:
             day, o, h, lo, c, v = bar
-            problem = _invalid(o, h, lo, c, v)
+            problem = None if validated else _invalid(o, h, lo, c, v)
             if problem is not None:
                 out.rejected.append({"date": day, "reason": problem[0], "detail": problem[1]})
                 continue
