@@ -105,7 +105,7 @@ def wait_for_broker(bootstrap: str, timeout: float, proc: subprocess.Popen[bytes
             try:
                 AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=2)
                 return
-            except Exception:  # noqa: BLE001 - not ready yet
+            except Exception:
                 pass
         time.sleep(0.2)
     msg = f"no Kafka broker answered at {bootstrap} within {timeout:.0f}s"

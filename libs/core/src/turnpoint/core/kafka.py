@@ -144,9 +144,9 @@ def end_offsets(consumer: Consumer, partitions: list[TopicPartition], timeout: f
         deadline = time.monotonic() + timeout
         while remaining and time.monotonic() < deadline:
             for msg in consumer.consume(10_000, 0.2):
-                key = (msg.topic(), msg.partition())
-                if msg.error() is None:
-                    ends[key] = max(ends[key], msg.offset() + 1)
+                topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+                if msg.error() is None and topic is not None and partition is not None and offset is not None:
+                    ends[(topic, partition)] = max(ends[(topic, partition)], offset + 1)
             for key in list(remaining):
                 pos = consumer.position([TopicPartition(*key)])[0].offset
                 if pos >= ends[key]:

@@ -41,7 +41,7 @@ def get_logger(name: str) -> Any:
 HealthCheck = Callable[[], tuple[bool, dict[str, Any]]]
 
 
-def serve_health(port: int, check: HealthCheck, host: str = "0.0.0.0") -> ThreadingHTTPServer:  # noqa: S104
+def serve_health(port: int, check: HealthCheck, host: str = "0.0.0.0") -> ThreadingHTTPServer:
     """Serve `/healthz` (liveness + details, 503 when unhealthy) and `/metrics` on a daemon thread."""
 
     class Handler(BaseHTTPRequestHandler):
@@ -60,7 +60,7 @@ def serve_health(port: int, check: HealthCheck, host: str = "0.0.0.0") -> Thread
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
     server = ThreadingHTTPServer((host, port), Handler)

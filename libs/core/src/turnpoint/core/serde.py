@@ -31,19 +31,27 @@ def encode_items(items: Iterable[BaseModel | dict[str, Any]]) -> bytes:
 
 def raw_items(value: bytes | str | None) -> list[dict[str, Any]]:
     """Parse an envelope without validating its items (for hot paths that validate in bulk)."""
+    problem = _envelope_problem(value)
+    if isinstance(problem, InvalidRecord):
+        raise problem
+    return problem
+
+
+def _envelope_problem(value: bytes | str | None) -> list[dict[str, Any]] | InvalidRecord:
+    """The envelope's items, or the error that describes what is wrong with it."""
     if value is None:
-        raise InvalidRecord("empty", "message has no value")
+        return InvalidRecord("empty", "message has no value")
     try:
         doc = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
-        raise InvalidRecord("unparseable", f"not JSON: {exc}") from None
+        return InvalidRecord("unparseable", f"not JSON: {exc}")
     if not isinstance(doc, dict):
-        raise InvalidRecord("bad-envelope", "value must be a JSON object {'v': 1, 'items': [...]}")
+        return InvalidRecord("bad-envelope", "value must be a JSON object {'v': 1, 'items': [...]}")
     if doc.get("v") != SCHEMA_VERSION:
-        raise InvalidRecord("bad-version", f"unsupported schema version {doc.get('v')!r}, expected {SCHEMA_VERSION}")
+        return InvalidRecord("bad-version", f"unsupported schema version {doc.get('v')!r}, expected {SCHEMA_VERSION}")
     items = doc.get("items")
     if not isinstance(items, list):
-        raise InvalidRecord("bad-envelope", "'items' must be a list")
+        return InvalidRecord("bad-envelope", "'items' must be a list")
     return items
 
 
@@ -53,14 +61,16 @@ def decode_items(model: type[M], value: bytes | str | None) -> list[M]:
     try:
         return _adapter(model).validate_python(items)
     except ValidationError as exc:
-        raise InvalidRecord("invalid", _describe(exc)) from None
+        error = InvalidRecord("invalid", _describe(exc))
+    raise error
 
 
 def validate_item(model: type[M], item: Any) -> M:
     try:
         return model.model_validate(item)
     except ValidationError as exc:
-        raise InvalidRecord("invalid", _describe(exc)) from None
+        error = InvalidRecord("invalid", _describe(exc))
+    raise error
 
 
 def _describe(exc: ValidationError) -> str:

@@ -25,7 +25,6 @@ from turnpoint.transform.publisher import Publisher
 from turnpoint.transform.readings import CountsProcessor, ReadingsProcessor
 from turnpoint.transform.settings import TransformSettings
 
-
 # Closes every changelog flush in a record batch of its own (see TableStore.flush_changelog).
 SENTINEL_KEY = b"\x00turnpoint:end"
 

@@ -6,14 +6,14 @@ import datetime as dt
 from typing import Any
 
 import orjson
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 
 from turnpoint.core import topics
 from turnpoint.core.algorithms import BarTuple, ReboundUpdate, SymbolRebounds
 from turnpoint.core.contracts import Bar
 from turnpoint.transform.archive import BarArchive
 from turnpoint.transform.fastpath import Row, fast_rows
-from turnpoint.transform.processing import InMessage, Outbox, StateStore, TopicNames, decode
+from turnpoint.transform.processing import InMessage, Outbox, StateStore, TopicNames, decode, validate_each
 from turnpoint.transform.settings import TransformOptions
 
 _BAR = TypeAdapter(Bar)
@@ -23,11 +23,6 @@ FIELDS = ("symbol", "date", "open", "high", "low", "close", "volume")
 def _payload(row: Row) -> bytes:
     return orjson.dumps(dict(zip(FIELDS, row, strict=True)))
 
-
-def _error(exc: ValidationError) -> str:
-    e = exc.errors()[0]
-    loc = ".".join(str(p) for p in e["loc"]) or "bar"
-    return f"{loc}: {e['msg']}"
 
 
 class BarsProcessor:
@@ -48,7 +43,8 @@ class BarsProcessor:
                 continue
             rows = fast_rows(items, self._symbols)
             if rows is None:
-                rows = self._valid_items(msg, items, out)
+                rows = [(b.symbol, b.date, b.open, b.high, b.low, b.close, b.volume)
+                        for b in validate_each(msg, items, out, self.dlq, _BAR)]
             key = msg.key.decode("utf-8", "replace") if msg.key else None
             for row in rows:
                 symbol = row[0]
@@ -61,17 +57,6 @@ class BarsProcessor:
                     group = by_symbol[symbol] = []
                 group.append((row, msg))
         return by_symbol
-
-    def _valid_items(self, msg: InMessage, items: list[Any], out: Outbox) -> list[Row]:
-        rows: list[Row] = []
-        for raw in items:
-            try:
-                b = _BAR.validate_python(raw)
-            except ValidationError as exc:
-                out.dead_letter(self.dlq, msg, "invalid", _error(exc), orjson.dumps(raw))
-                continue
-            rows.append((b.symbol, b.date, b.open, b.high, b.low, b.close, b.volume))
-        return rows
 
     def state(self, symbol: str, store: StateStore) -> SymbolRebounds:
         raw = store.get(symbol)

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import orjson
+from pydantic import TypeAdapter, ValidationError
 
 from turnpoint.core import topics
 from turnpoint.core.errors import InvalidRecord
@@ -20,6 +21,7 @@ from turnpoint.core.kafka import dead_letter_value
 from turnpoint.core.serde import raw_items
 
 SERVICE = "transform"
+M = TypeVar("M")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,30 @@ def decode(msg: InMessage, out: Outbox, dlq: str) -> list[dict[str, Any]] | None
     except InvalidRecord as exc:
         out.dead_letter(dlq, msg, exc.reason, exc.detail)
         return None
+
+
+def valid_items(msg: InMessage, out: Outbox, dlq: str, adapter: TypeAdapter[M]) -> list[M]:
+    """Every item of the message's envelope that `adapter` accepts; the others dead-lettered one by one.
+
+    An unreadable envelope is dead-lettered whole (and yields nothing).
+    """
+    items = decode(msg, out, dlq)
+    return [] if items is None else validate_each(msg, items, out, dlq, adapter)
+
+
+def validate_each(msg: InMessage, items: list[Any], out: Outbox, dlq: str, adapter: TypeAdapter[M]) -> list[M]:
+    valid: list[M] = []
+    for raw in items:
+        try:
+            valid.append(adapter.validate_python(raw))
+        except ValidationError as exc:
+            out.dead_letter(dlq, msg, "invalid", first_error(exc), orjson.dumps(raw))
+    return valid
+
+
+def first_error(exc: ValidationError) -> str:
+    e = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in e['loc']) or 'item'}: {e['msg']}"
 
 
 def group_by_key(pairs: Iterable[tuple[str, Any]]) -> dict[str, list[Any]]:

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import orjson
-from pydantic import TypeAdapter, ValidationError
-
 import datetime as dt
+
+from pydantic import TypeAdapter
 
 from turnpoint.core import topics
 from turnpoint.core.algorithms import SeriesCalendar
 from turnpoint.core.contracts import Count, Reading
-from turnpoint.transform.processing import InMessage, Outbox, StateStore, TopicNames, decode
+from turnpoint.transform.processing import InMessage, Outbox, StateStore, TopicNames, valid_items
 from turnpoint.transform.settings import TransformOptions
 
 _READING = TypeAdapter(Reading)
 _COUNT = TypeAdapter(Count)
 
-
-def _error(exc: ValidationError) -> str:
-    e = exc.errors()[0]
-    return f"{'.'.join(str(p) for p in e['loc']) or 'item'}: {e['msg']}"
 
 
 class ReadingsProcessor:
@@ -34,15 +29,7 @@ class ReadingsProcessor:
     def valid_readings(self, msgs: list[InMessage], out: Outbox) -> dict[str, list[tuple[Reading, InMessage]]]:
         by_series: dict[str, list[tuple[Reading, InMessage]]] = {}
         for msg in msgs:
-            items = decode(msg, out, self.dlq)
-            if items is None:
-                continue
-            for raw in items:
-                try:
-                    reading = _READING.validate_python(raw)
-                except ValidationError as exc:
-                    out.dead_letter(self.dlq, msg, "invalid", _error(exc), orjson.dumps(raw))
-                    continue
+            for reading in valid_items(msg, out, self.dlq, _READING):
                 by_series.setdefault(reading.series, []).append((reading, msg))
         return by_series
 
@@ -84,15 +71,7 @@ class CountsProcessor:
     def process(self, msgs: list[InMessage]) -> Outbox:
         out = Outbox()
         for msg in msgs:
-            items = decode(msg, out, self.dlq)
-            if items is None:
-                continue
-            for raw in items:
-                try:
-                    count = _COUNT.validate_python(raw)
-                except ValidationError as exc:
-                    out.dead_letter(self.dlq, msg, "invalid", _error(exc), orjson.dumps(raw))
-                    continue
+            for count in valid_items(msg, out, self.dlq, _COUNT):
                 ts = count.period_start.isoformat().replace("+00:00", "Z")
                 for kind, value in (("people", count.people), ("vehicle", count.vehicle)):
                     series = f"{count.camera}/{kind}"

@@ -28,6 +28,7 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import orjson
+
 from turnpoint.core.algorithms.moments import EMPTY, Summary, merge, merge_all, std, summarize
 from turnpoint.core.algorithms.outliers import OutlierRule
 from turnpoint.core.algorithms.periods import iso_weekday, month_bounds, week_start, year_bounds

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import orjson
+
 from turnpoint.core.algorithms.records import LegRecord, PriceBarRecord, RejectedBar, StateRecord
 from turnpoint.core.algorithms.resample import INTERVALS, MONTH, WEEK, Aggregate, aggregate, period_of
 from turnpoint.core.algorithms.zigzag import (
