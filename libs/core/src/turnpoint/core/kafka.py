@@ -13,7 +13,8 @@ from typing import Any
 
 import orjson
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 from turnpoint.core import topics
 from turnpoint.core.contracts import DeadLetter, utcnow

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
 from turnpoint.api import problems
 from turnpoint.api.auth import TokenVerifier
 from turnpoint.api.db import Database

@@ -17,6 +17,7 @@ def serve(
 ) -> None:
     """Serve the API with uvicorn; SIGTERM drains open requests and closes the pool."""
     import uvicorn
+
     from turnpoint.api.settings import ApiSettings
 
     settings = ApiSettings()
@@ -37,6 +38,7 @@ def serve(
 def openapi() -> None:
     """Print the OpenAPI document (JSON) without starting a server."""
     import orjson
+
     from turnpoint.api.app import build_app
     from turnpoint.api.settings import ApiSettings
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
+
 from turnpoint.api.errors import InvalidParameter
 
 MAX_CURSOR_LENGTH = 512

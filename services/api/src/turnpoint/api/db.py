@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 from psycopg.conninfo import conninfo_to_dict
+
 from turnpoint.api.errors import DatabaseUnavailable, InvalidParameter
 
 _UNAVAILABLE = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+
 from turnpoint.api.app import build_app
 from turnpoint.api.settings import ApiSettings
 

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import Path, Query
+
 from turnpoint.api.cursor import MAX_CURSOR_LENGTH
 from turnpoint.api.errors import InvalidParameter
 from turnpoint.api.pages import DEFAULT_LIMIT, MAX_LIMIT

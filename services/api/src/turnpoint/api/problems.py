@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+
 from turnpoint.api.errors import PROBLEM_BASE, ApiError
 from turnpoint.api.responses import ProblemResponse
 from turnpoint.core.observability import get_logger

@@ -14,6 +14,7 @@ from typing import Any, Literal, TypeVar
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from turnpoint.api.cursor import MAX_CURSOR_LENGTH
 from turnpoint.api.pages import DEFAULT_LIMIT, MAX_LIMIT
 from turnpoint.api.params import NO_NUL, GTypeParam, IntervalParam, PeriodParam

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
+
 from turnpoint.core.settings import TurnpointSettings
 from turnpoint.core.topics import PORTS
 

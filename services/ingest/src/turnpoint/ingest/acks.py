@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from confluent_kafka import KafkaError, Message
+
 from turnpoint.core.topics import TopicSpec
 from turnpoint.ingest.errors import DeliveryFailed
 from turnpoint.ingest.publisher import Publisher

@@ -117,6 +117,7 @@ def symbols(file: Path = FILE_OPT, as_json: bool = JSON_OPT) -> None:
 def run() -> None:
     """Serve the HTTP write API (TURNPOINT_INGEST__PORT) with the drop-folder watcher and serial ports."""
     import uvicorn
+
     from turnpoint.core.errors import TurnpointError
     from turnpoint.core.observability import configure_logging
     from turnpoint.ingest.service import bootstrap

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import KafkaException
+
 from turnpoint.core import topics
 from turnpoint.core.errors import InfrastructureUnavailable
 from turnpoint.core.kafka import ensure_topics

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
+
 from turnpoint.core.kafka import dead_letter_value, make_producer
 from turnpoint.core.serde import encode_items
 from turnpoint.core.settings import KafkaSettings

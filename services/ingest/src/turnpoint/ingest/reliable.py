@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message
+
 from turnpoint.core import topics
 from turnpoint.core.kafka import dead_letter_value, ensure_topics, make_producer
 from turnpoint.core.observability import get_logger

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import BaseModel, Field
+
 from turnpoint.core.settings import TurnpointSettings
 from turnpoint.core.topics import PORTS
 

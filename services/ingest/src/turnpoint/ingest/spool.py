@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
+
 from turnpoint.core.contracts import utcnow
 from turnpoint.core.observability import get_logger
 

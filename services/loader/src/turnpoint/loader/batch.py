@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
+
 from turnpoint.core.errors import InvalidRecord
 from turnpoint.core.serde import raw_items
 from turnpoint.loader.tables import BadItem, Row, TableSpec

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+
 from turnpoint.loader.tables import Column, Row, TableSpec
 
 

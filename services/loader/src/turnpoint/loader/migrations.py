@@ -17,6 +17,7 @@ from importlib.abc import Traversable
 from pathlib import Path
 
 import psycopg
+
 from turnpoint.loader.errors import DatabaseUnavailable, MigrationError
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")

@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
+
 from turnpoint.core.observability import get_logger
 from turnpoint.loader import sql
 from turnpoint.loader.errors import DatabaseUnavailable, RowRejected

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+
 from turnpoint.core.kafka import dead_letter_value
 from turnpoint.core.observability import get_logger
 from turnpoint.loader import metrics

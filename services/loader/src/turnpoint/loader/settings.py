@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
+
 from turnpoint.core.settings import TurnpointSettings
 from turnpoint.core.topics import PORTS
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
+
 from turnpoint.core import topics
 from turnpoint.core.contracts import Reading
 from turnpoint.core.topics import TopicSpec

@@ -122,6 +122,7 @@ def ship_logs(
     prefix: str = typer.Option("turnpoint-inference", help="Index prefix (daily indices PREFIX-YYYY.MM.DD)."),
 ) -> None:
     from elasticsearch import Elasticsearch
+
     from turnpoint.model.elastic import ship_files
     from turnpoint.model.settings import ModelSettings
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from turnpoint.model import ecs, metrics
 from turnpoint.model.errors import InvalidInput
 from turnpoint.model.runtime import LoadedModel, ModelStore

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
 from turnpoint.model.errors import RegistryError
 from turnpoint.model.training import ANOMALY_MODEL, FORECAST_MODEL, Trained
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from turnpoint.core.observability import get_logger
 from turnpoint.model import metrics
 from turnpoint.model.errors import ModelUnavailable, RegistryError

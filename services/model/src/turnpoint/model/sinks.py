@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
+
 from turnpoint.core.observability import get_logger
 from turnpoint.model import metrics
 from turnpoint.model.ecs import dumps

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from turnpoint.model import graphs
 from turnpoint.model.data import Series, windows
 from turnpoint.model.errors import TrainingError

@@ -21,6 +21,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
 from turnpoint.model import ecs, metrics
 from turnpoint.model.errors import InvalidInput, ModelUnavailable
 from turnpoint.model.predictor import BatchResult, Predictor

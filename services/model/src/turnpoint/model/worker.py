@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
+
 from turnpoint.core import topics
 from turnpoint.core.contracts import PriceBar, Reading
 from turnpoint.core.errors import InfrastructureUnavailable, InvalidRecord

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+
 from turnpoint.api.repository import Repository
 from turnpoint.api.settings import ApiSettings
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
 from turnpoint.api import schemas as s
 from turnpoint.api.responses import JSONResponse
 from turnpoint.api.routes import Repo

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+
 from turnpoint.api import schemas as s
 from turnpoint.api.params import (
     DEFAULT_LIMIT,

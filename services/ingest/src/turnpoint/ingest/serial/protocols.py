@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable
 
 import orjson
+
 from turnpoint.ingest.rows import RowError, parse_instant
 from turnpoint.ingest.serial.config import Field_, PortConfig
 

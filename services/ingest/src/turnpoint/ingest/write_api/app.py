@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.responses import Response
+
 from turnpoint.core import topics
 from turnpoint.core.observability import get_logger
 from turnpoint.core.topics import TopicSpec
@@ -107,6 +108,7 @@ def bearer(request: Request) -> str:
 def build_app(settings: IngestSettings, service: IngestService | None = None) -> FastAPI:
     """The composition root of the HTTP side; `service` (publisher, watcher, serial) is bootstrapped if absent."""
     from psycopg_pool import AsyncConnectionPool
+
     from turnpoint.ingest.service import bootstrap
 
     svc = service if service is not None else bootstrap(settings)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from psycopg.types.json import Jsonb
+
 from turnpoint.ingest.write_api.problems import Problem
 
 MAX_KEY = 255
