@@ -294,7 +294,8 @@ class StreamWorker:
                     backoff = 0.5
                 except Exception as exc:  # never let the stream die: retry from the committed offsets
                     unexpected = not isinstance(exc, InfrastructureUnavailable)
-                    log.error("worker.batch_failed", error=str(exc), retry_in_s=backoff, exc_info=unexpected)
+                    # not `error=`: with exc_info, ecs_logging puts the stack trace under `error` (a dict)
+                    log.error("worker.batch_failed", reason=str(exc), retry_in_s=backoff, exc_info=unexpected)
                     metrics.BATCH_FAILURES.labels(type(exc).__name__).inc()
                     stop.wait(backoff)
                     backoff = min(backoff * 2, 30.0)
