@@ -270,10 +270,75 @@ def test_elasticsearch_down_for_the_model_service(env: dict[str, Any]) -> None:
     assert got == dict.fromkeys(symbols, last), "every new symbol is forecast as of its last bar while ES is down"
     noida.start()
     ids = _inference_ids(stack.home)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and noida.count(INDEX) < len(ids):
+    deadline, last, stable_since = time.monotonic() + 120, -1, time.monotonic()
+    while time.monotonic() < deadline and (n := noida.count(INDEX)) < len(ids):
+        if n != last:
+            last, stable_since = n, time.monotonic()
+        elif time.monotonic() - stable_since > 40:  # the writer's backoff is at most 30 s
+            break
         time.sleep(1)
+    by_writer = noida.count(INDEX)
+    # what the direct writer never took (its queue died with a SIGKILLed model process) is in the local
+    # file; the documented recovery ships the files, and documents keep their ids, so nothing is doubled
+    files = sorted(str(p) for p in (stack.home / "logs" / "inference").glob("*.ndjson"))
+    shipped = stack.cli("model", "ship-logs", *files, "--es-url", noida.url, timeout=300)
+    assert shipped.returncode == 0, shipped.stderr
     indexed = noida.count(INDEX)
-    print(f"Elasticsearch down for {len(ids)} inference documents in the local log; indexed after restart: "
-          f"{indexed}")
+    print(f"{len(ids)} inference documents in the local log; in Elasticsearch after its restart: {by_writer} "
+          f"from the service, {indexed} after `turnpoint model ship-logs`")
     assert indexed == len(ids)
+
+
+def test_write_tokens_secrets_in_logs_and_a_read_burst(env: dict[str, Any]) -> None:
+    """Missing, wrong, revoked and out-of-scope tokens are refused; no token in any log; 200 concurrent
+    reads of the API (after all the faults above) get no 5xx."""
+    import asyncio
+
+    stack: DevStack = env["stack"]
+    url = f"{stack.url('ingest')}/v1/readings"
+    body = {"series": "e2e/auth", "ts": "2024-06-01T00:00:00Z", "value": 1.0}
+    counts_only = stack.create_token("e2e-counts-only", "write:counts")
+    revoked = stack.create_token("e2e-revoked", "write:readings")
+    assert stack.cli("ingest", "token", "revoke", "e2e-revoked").returncode == 0
+    time.sleep(6)  # TOKEN_CACHE_SECONDS (5) bounds how long a revoked token still works
+    cases = {"missing": {}, "wrong": {"Authorization": "Bearer not-a-token"},
+             "revoked": {"Authorization": f"Bearer {revoked}"},
+             "out-of-scope": {"Authorization": f"Bearer {counts_only}"}}
+    got = {name: httpx.post(url, json=body, headers=h, timeout=10).status_code for name, h in cases.items()}
+    assert got == {"missing": 401, "wrong": 401, "revoked": 401, "out-of-scope": 403}, got
+    logs = [p for p in stack.home.rglob("*.log")] + list((stack.home / "logs").rglob("*.ndjson"))
+    for secret in (env["token"], counts_only, revoked):
+        leaked = [str(p) for p in logs if secret in p.read_text(errors="replace")]
+        assert not leaked, f"a token appears in {leaked}"
+
+    async def burst() -> list[int]:
+        paths = ["/v1/symbols?limit=50", "/v1/symbols/K0001/bars?interval=day&limit=200",
+                 "/v1/symbols/K0001/rebounds?gtype=close", "/v1/stats?series=e2e/kill0&period=day",
+                 "/v1/outliers?series=e2e/kill0", "/v1/readings?series=e2e/serial0&limit=500", "/v1/series"]
+        async with httpx.AsyncClient(base_url=stack.url("api"), timeout=60,
+                                     limits=httpx.Limits(max_connections=200)) as client:
+            rs = await asyncio.gather(*(client.get(paths[i % len(paths)]) for i in range(400)),
+                                      return_exceptions=True)
+        return [r.status_code if isinstance(r, httpx.Response) else 0 for r in rs]
+
+    statuses = asyncio.run(burst())
+    assert all(s == 200 for s in statuses), {s: statuses.count(s) for s in set(statuses)}
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "services/transform publishes its results lz4-compressed (commit adf8db8), counts-as-readings included, "
+    "onto turnpoint.readings.v1, which its own aiokafka consumer cannot decode without the `lz4` package: "
+    "UnsupportedCodecError, the worker crash-loops"))
+def test_http_counts_become_readings(env: dict[str, Any]) -> None:
+    """Last in the module: while the bug stands, it leaves the transform crash-looping."""
+    stack: DevStack = env["stack"]
+    feeder = HttpFeeder(stack.url("ingest"), env["token"])
+    start = dt.datetime(2024, 6, 3, tzinfo=dt.UTC)
+    counts = [{"camera": "e2e-gate", "period_start": (start + dt.timedelta(minutes=15 * i)).isoformat(),
+               "period_end": (start + dt.timedelta(minutes=15 * (i + 1))).isoformat(), "people": i, "vehicle": 1}
+              for i in range(8)]
+    before = stack.restarts().get("transform", 0)
+    feeder.post("/v1/counts", counts)
+    # the loader stores the derived readings either way; what matters is that the transform goes on
+    stack.wait_idle(timeout=45)
+    assert stack.restarts().get("transform", 0) == before, "the transform restarted after reading counts"
