@@ -13,14 +13,14 @@ import time
 from pathlib import Path
 
 from support.transform import read_topic
+
+from turnpoint.cli.embedded import free_port, start_broker, stop_pid
 from turnpoint.core import topics
 from turnpoint.core.kafka import ensure_topics
 from turnpoint.core.settings import KafkaSettings
 from turnpoint.ingest.acks import Poller
 from turnpoint.ingest.reliable import ReliableSender
 from turnpoint.ingest.spool import Spool
-
-from turnpoint.cli.embedded import free_port, start_broker, stop_pid
 
 
 def read_items(bootstrap: str, topic: str) -> list[dict]:
