@@ -19,6 +19,7 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+
 from turnpoint.core.contracts import Bar, Count, Reading
 from turnpoint.ingest.formats import Rejected, read_bars, read_readings
 from turnpoint.ingest.serial.config import PortConfig
