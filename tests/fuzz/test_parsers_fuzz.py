@@ -117,6 +117,11 @@ def _blank_after_decode(frame: bytes, cfg: PortConfig) -> bool:
         body, star, tail = line.rpartition(b"*")
         if not star or len(tail) != 2:
             return False
+        try:
+            if int(tail, 16) != int(_xor(body)[-2:], 16):
+                return False
+        except ValueError:
+            return False
         line = body
     try:
         text = line.decode(cfg.encoding)
