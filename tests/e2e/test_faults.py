@@ -325,12 +325,8 @@ def test_write_tokens_secrets_in_logs_and_a_read_burst(env: dict[str, Any]) -> N
     assert all(s == 200 for s in statuses), {s: statuses.count(s) for s in set(statuses)}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "services/transform publishes its results lz4-compressed (commit adf8db8), counts-as-readings included, "
-    "onto turnpoint.readings.v1, which its own aiokafka consumer cannot decode without the `lz4` package: "
-    "UnsupportedCodecError, the worker crash-loops"))
 def test_http_counts_become_readings(env: dict[str, Any]) -> None:
-    """Last in the module: while the bug stands, it leaves the transform crash-looping."""
+    """CCTV counts posted over HTTP become readings (camera/people, camera/vehicle) and their statistics."""
     stack: DevStack = env["stack"]
     feeder = HttpFeeder(stack.url("ingest"), env["token"])
     start = dt.datetime(2024, 6, 3, tzinfo=dt.UTC)

@@ -19,7 +19,7 @@ def transform_worker(kafka_settings: Any, tmp_path: Path) -> Iterator[Worker]:
         "TURNPOINT_TRANSFORM__DATA_DIR": str(tmp_path / "transform"),
         "TURNPOINT_TZ": "Asia/Seoul",
     }
-    worker = Worker(env, tmp_path / "worker.log")
+    worker = Worker(env, tmp_path / "worker.log", ("-l", "info"))
     try:
         yield worker
     finally:

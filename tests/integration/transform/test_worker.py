@@ -79,8 +79,15 @@ def test_sigkill_and_restart_gives_the_same_result(
     _produce(kafka_settings, "turnpoint.bars.v1", messages[half:])
     transform_worker.start()
     expected = expected_legs(conformance_dir / "expected_legs_theta0.csv")
-    items = read_topic(kafka_settings.bootstrap_servers, legs_topic,
-                       lambda xs: final_legs(xs).keys() == expected.keys(), timeout=120)
+    try:
+        items = read_topic(kafka_settings.bootstrap_servers, legs_topic,
+                           lambda xs: final_legs(xs).keys() == expected.keys(), timeout=240)
+    except AssertionError:
+        got = final_legs(read_topic(kafka_settings.bootstrap_servers, legs_topic, lambda xs: True, timeout=30))
+        missing, extra = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
+        log = transform_worker.log.read_text()[-4000:]
+        pytest.fail(f"after the restart: {len(missing)} legs missing {missing[:5]}, {len(extra)} extra {extra[:5]};"
+                    f" worker log tail:\n{log}")
     assert_legs_equal(final_legs(items), expected)
     states = read_topic(kafka_settings.bootstrap_servers, f"{kafka_settings.topic_prefix}turnpoint.rebound-states.v1",
                         lambda xs: len(xs) > 0)

@@ -27,7 +27,11 @@ def _aware(value: dt.datetime) -> dt.datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         msg = "timestamp has no UTC offset; send ISO-8601 with an offset or Z"
         raise ValueError(msg)
-    return value.astimezone(dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 lies before the first representable instant
+        msg = "timestamp is outside the representable range once converted to UTC"
+        raise ValueError(msg) from None
 
 
 AwareDatetime = Annotated[dt.datetime, AfterValidator(_aware)]

@@ -124,6 +124,7 @@ def build_app(settings: TransformSettings) -> faust.App:
     # Changelogs stay uncompressed: Faust's own consumer reads them back at recovery.
     publisher = Publisher(kafka, f"{kafka.client_id}-transform", compression="lz4")
     changelog = Publisher(kafka, f"{kafka.client_id}-transform-changelog")
+    inputs = {names.bars, names.readings, names.counts}
 
     # bytes keys and values: Faust then uses the raw codec for the changelog (send and recovery alike)
     symbol_state = app.Table("symbol-state", key_type=bytes, value_type=bytes, partitions=kafka.partitions)
@@ -136,10 +137,14 @@ def build_app(settings: TransformSettings) -> faust.App:
     async def publish(out: Outbox) -> None:
         """Send every output record and wait until the broker acknowledged all of them."""
         for name, records in out.records.items():
+            # topics this worker consumes itself (counts become readings) stay uncompressed: Faust's
+            # aiokafka consumer has no lz4 codec installed
+            target = changelog if name in inputs else publisher
             for key, value in records:
-                publisher.produce(name, key, value)
+                target.produce(name, key, value)
             metrics.RECORDS_OUT.labels(name).inc(len(records))
         await publisher.flush()
+        await changelog.flush()
         for reason, n in out.dead.items():
             metrics.DEAD_LETTERS.labels(reason).inc(n)
 
@@ -175,8 +180,6 @@ def build_app(settings: TransformSettings) -> faust.App:
     @app.agent(counts_in, name="counts")
     async def counts_agent(stream: Any) -> None:
         await run(stream, "counts", names.counts, counts.process, None)
-
-    inputs = {names.bars, names.readings, names.counts}
 
     @app.timer(5.0)
     async def consumer_lag() -> None:
