@@ -14,12 +14,13 @@ import time
 from typing import Any
 
 import faust
-from faust.types import EventT
+from faust.types import TP, EventT
 
 from turnpoint.core import topics
 from turnpoint.core.observability import get_logger
 from turnpoint.transform import metrics
 from turnpoint.transform.bars import BarsProcessor
+from turnpoint.transform.continuity import OffsetGuard
 from turnpoint.transform.processing import InMessage, Outbox, TopicNames
 from turnpoint.transform.publisher import Publisher
 from turnpoint.transform.readings import CountsProcessor, ReadingsProcessor
@@ -148,10 +149,59 @@ def build_app(settings: TransformSettings) -> faust.App:
         for reason, n in out.dead.items():
             metrics.DEAD_LETTERS.labels(reason).inc(n)
 
+    guards: dict[str, OffsetGuard] = {}  # by input topic
+
+    @app.on_partitions_revoked.connect
+    async def forget_offsets(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        for guard in guards.values():
+            guard.forget()
+
+    async def resume_at(guard: OffsetGuard, partitions: set[tuple[str, int]]) -> None:
+        """Start tracking newly seen partitions at their committed offset (or the log start)."""
+        consumer = app.consumer
+        for topic, partition in guard.unknown(partitions):
+            tp = TP(topic, partition)
+            earliest = (await consumer.earliest_offsets(tp)).get(tp, 0)
+            # Faust's own record of the committed offset (None when nothing, or 0, was committed)
+            committed = getattr(consumer, "_committed_offset", {}).get(tp)
+            guard.start((topic, partition), max(committed or 0, earliest))
+
+    async def seek_back(topic: str, partition: int, offset: int, why: str) -> None:
+        log.warning("input messages went missing inside the consumer; seeking back to reprocess them",
+                    topic=topic, partition=partition, offset=offset, why=why)
+        metrics.SEEKS_BACK.labels(topic, why).inc()
+        await app.consumer.seek(TP(topic, partition), offset)
+
+    async def admit(guard: OffsetGuard, msgs: list[InMessage]) -> list[InMessage]:
+        """The batch without what follows a hole in a partition's offsets; seek back to the hole."""
+        await resume_at(guard, {(m.topic, m.partition) for m in msgs})
+        admitted, holes = guard.admit(msgs)
+        for (topic, partition), offset in holes.items():
+            await seek_back(topic, partition, offset, "hole")
+        return admitted
+
+    @app.timer(max(opts.stall_seconds / 2, 0.5))
+    async def watchdog() -> None:
+        """Seek back partitions whose consumer fetched messages an idle agent never received."""
+        consumer = app.consumer
+        for tp in consumer.assignment():
+            guard = guards.get(tp.topic)
+            if guard is None:
+                continue
+            await resume_at(guard, {(tp.topic, tp.partition)})
+            offset = guard.stalled((tp.topic, tp.partition), await consumer.position(tp), opts.stall_seconds)
+            if offset is not None:
+                await seek_back(tp.topic, tp.partition, offset, "stall")
+
     async def run(stream: Any, agent: str, source: str, handle: Any, store: TableStore | None) -> None:
+        guard = guards[source] = OffsetGuard()
         async for events in stream.take_events(opts.batch_max, within=within):
+            guard.begin()
             t0 = time.perf_counter()
-            msgs = _messages(events)
+            msgs = await admit(guard, _messages(events))
+            if not msgs:
+                guard.end()
+                continue
             metrics.EVENTS_IN.labels(source).inc(len(msgs))
             out = handle(msgs)
             metrics.PROCESS_SECONDS.labels(agent).observe(time.perf_counter() - t0)
@@ -166,6 +216,7 @@ def build_app(settings: TransformSettings) -> faust.App:
                 log.exception("publishing a batch failed; exiting for a clean restart", agent=agent)
                 os._exit(70)
             metrics.BATCH_SECONDS.labels(agent).observe(time.perf_counter() - t0)
+            guard.end()
 
     @app.agent(bars_in, name="bars")
     async def bars_agent(stream: Any) -> None:

@@ -11,6 +11,9 @@ BATCH_SECONDS = Histogram(
     "turnpoint_transform_batch_seconds", "Time to process one batch of events", ["agent"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+SEEKS_BACK = Counter(
+    "turnpoint_transform_seeks_back_total", "Seeks back to input messages lost inside the consumer", ["topic", "why"],
+)
 CONSUMER_LAG = Gauge("turnpoint_transform_consumer_lag", "Messages behind the end of each input topic", ["topic"])
 PROCESS_SECONDS = Histogram(
     "turnpoint_transform_process_seconds", "Time to compute one batch (without publishing)", ["agent"],
