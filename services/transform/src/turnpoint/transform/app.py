@@ -170,7 +170,11 @@ def build_app(settings: TransformSettings) -> faust.App:
         log.warning("input messages went missing inside the consumer; seeking back to reprocess them",
                     topic=topic, partition=partition, offset=offset, why=why)
         metrics.SEEKS_BACK.labels(topic, why).inc()
-        await app.consumer.seek(TP(topic, partition), offset)
+        try:
+            await app.consumer.seek(TP(topic, partition), offset)
+        except Exception:
+            # revoked meanwhile: its next owner resumes from the committed offset, which is below the hole
+            log.warning("seek back failed", topic=topic, partition=partition, exc_info=True)
 
     async def admit(guard: OffsetGuard, msgs: list[InMessage]) -> list[InMessage]:
         """The batch without what follows a hole in a partition's offsets; seek back to the hole."""
@@ -184,6 +188,8 @@ def build_app(settings: TransformSettings) -> faust.App:
     async def watchdog() -> None:
         """Seek back partitions whose consumer fetched messages an idle agent never received."""
         consumer = app.consumer
+        if app.rebalancing:
+            return
         for tp in consumer.assignment():
             guard = guards.get(tp.topic)
             if guard is None:
