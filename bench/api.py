@@ -6,6 +6,8 @@ daily bars, their rebound legs and states, and calendar statistics; serves the A
 loopback: the symbols list sorted and filtered, rebounds pages, stats pages, then all of them mixed.
 The baseline serves the same SQL through a naive implementation (sync psycopg, a new connection per
 request, FastAPI's default JSON) under the same load. Prints a table and a final JSON line.
+`--pgdata DIR` keeps the embedded PostgreSQL's data between runs, so a second run skips the seeding (the
+measurement is the same: the warm-up precedes every measured run either way).
 """
 
 from __future__ import annotations
@@ -136,9 +138,11 @@ def seed(dsn: str, symbols: int, days: int, series: int) -> dict[str, int]:
     from turnpoint.loader.migrations import migrate
 
     migrate(dsn)
+    expected = {"symbol": symbols, "price": symbols * days, "calendar_stat": series * days}
     with psycopg.connect(dsn, autocommit=True) as conn:
-        if conn.execute("SELECT count(*) FROM symbol").fetchone()[0] == symbols:  # type: ignore[index]
-            print("  (reusing the seeded database)", flush=True)
+        found = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in expected}  # type: ignore[index]
+        if found == expected:
+            print("  (reusing the seeded database: same symbols, days and series)", flush=True)
         else:
             for table in ("price", "latest_bar", "rebound_leg", "rebound_state", "calendar_stat", "symbol"):
                 conn.execute(f"TRUNCATE {table}")
@@ -285,9 +289,9 @@ def wait_ready(url: str, timeout: float = 60) -> None:
     raise SystemExit(msg)
 
 
-def serve(kind: str, dsn: str, port: int, workers: int, log: Path) -> subprocess.Popen[bytes]:
+def serve(kind: str, dsn: str, port: int, workers: int, pool: int, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "TURNPOINT_DATABASE_URL": dsn, "BENCH_DSN": dsn, "TURNPOINT_LOG_LEVEL": "WARNING",
-           "TURNPOINT_API__POOL_MAX_SIZE": "8", "TURNPOINT_API__POOL_MIN_SIZE": "8"}
+           "TURNPOINT_API__POOL_MAX_SIZE": str(pool), "TURNPOINT_API__POOL_MIN_SIZE": str(pool)}
     if kind == "api":
         cmd = [sys.executable, "-m", "turnpoint.cli.main", "api", "serve", "--port", str(port), "--workers", str(workers)]
     else:
@@ -311,7 +315,7 @@ def measure(kind: str, dsn: str, loads: dict[str, list[str]], args: argparse.Nam
     from turnpoint.cli.embedded import free_port
 
     port = free_port()
-    proc = serve(kind, dsn, port, args.workers, tmp / f"{kind}.log")
+    proc = serve(kind, dsn, port, args.workers, args.pool, tmp / f"{kind}.log")
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url)
@@ -324,8 +328,11 @@ def measure(kind: str, dsn: str, loads: dict[str, list[str]], args: argparse.Nam
         meter = CpuMeter(proc.pid, postmaster_of(dsn))
         results: dict[str, Any] = {}
         mixed = [p for group in zip(*loads.values(), strict=False) for p in group]
-        for name, paths in [*loads.items(), ("mixed", mixed)]:
-            results[name] = r = wrk(url, paths, args.duration, args.connections, args.threads, meter)
+        runs = [(name, paths, args.connections) for name, paths in [*loads.items(), ("mixed", mixed)]]
+        if kind == "api":
+            runs += [(f"mixed@c{c}", mixed, c) for c in args.sweep if c != args.connections]
+        for name, paths, connections in runs:
+            results[name] = r = wrk(url, paths, args.duration, connections, min(args.threads, connections), meter)
             cpu = r.get("cpu_ms_server", 0) + r.get("cpu_ms_postgres", 0) + r["cpu_ms_wrk"]
             r["ceiling_rps"] = (os.cpu_count() or 2) * 1000 / cpu if cpu else 0
             print(f"  {kind:<6} {name:<17} {r['rps']:7.0f} req/s  p50 {r['p50']:6.1f}  p95 {r['p95']:6.1f}"
@@ -346,8 +353,15 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=None, help="seconds per wrk run (default 15, quick 5)")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--pool", type=int, default=8, help="the API's connections per worker")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (they share the cores with the server)")
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--sweep", type=lambda v: [int(c) for c in v.split(",") if c], default=[],
+                        help="also run the API's mixed load at these numbers of connections, e.g. 4,8,16 (latency"
+                             " against concurrency: on a few shared cores the p99 is mostly queueing)")
+    parser.add_argument("--pgdata", type=Path, default=None,
+                        help="keep the embedded PostgreSQL's data in this folder between runs (seeded again only when"
+                             " --symbols, --days or --series differ); default: a temporary folder")
     parser.add_argument("--serve-naive", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -370,7 +384,7 @@ def main() -> None:
         if dsn is None:
             from turnpoint.cli.embedded import free_port, start_postgres
 
-            pg = start_postgres(tmp / "pg", free_port(), database="bench")
+            pg = start_postgres(args.pgdata or tmp / "pg", free_port(), database="bench")
             dsn = pg.url
         try:
             print(f"seeding {args.symbols} symbols x {args.days} days"
@@ -384,7 +398,7 @@ def main() -> None:
             if pg is not None:
                 from turnpoint.cli.embedded import stop_postgres
 
-                stop_postgres(pg.pgdata, mode="immediate")
+                stop_postgres(pg.pgdata, mode="fast" if args.pgdata else "immediate")
     summary = {
         "bench": "api", "quick": args.quick, "unit": "req/s",
         "throughput": round(api["mixed"]["rps"], 1),
@@ -400,7 +414,7 @@ def main() -> None:
                                 for k, v in naive.items()}
                                if naive else None),
         "rows": rows, "symbols": args.symbols, "days": args.days, "connections": args.connections,
-        "workers": args.workers, "wrk_threads": args.threads, "seconds": round(time.perf_counter() - started, 1),
+        "workers": args.workers, "pool": args.pool, "wrk_threads": args.threads, "seconds": round(time.perf_counter() - started, 1),
     }
     print(json.dumps(summary))
 
