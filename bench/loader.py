@@ -6,7 +6,8 @@ Starts an embedded Tansu broker and PostgreSQL 16 (default settings), publishes 
 (100 items per message, as transform's backfills do), then runs the real loader (`bootstrap(settings)`)
 in-process twice: a first load into empty tables, and a full re-upsert where every row changed. The time
 runs from the first message consumed to the last offset commit (the consumer group join is excluded and
-reported separately). Baseline: psycopg 3 `executemany` of a single-row INSERT … ON CONFLICT DO UPDATE
+reported separately); the writer thread's seconds in each sink call are printed too (database side vs the
+consume loop's Python). Baseline: psycopg 3 `executemany` of a single-row INSERT … ON CONFLICT DO UPDATE
 (pipelined, one commit per 5,000 rows) over already-decoded rows, so it pays neither Kafka nor decoding.
 The COPY ceiling is a plain binary COPY of the same rows into the empty keyed table.
 `--quick` runs the baseline and the ceiling on a 200k-row sample of each table (rows/s barely depends
@@ -32,7 +33,7 @@ from turnpoint.core import topics
 from turnpoint.core.kafka import ensure_topics, make_producer
 from turnpoint.core.settings import KafkaSettings
 from turnpoint.loader import tables as T
-from turnpoint.loader.app import bootstrap
+from turnpoint.loader.app import bootstrap, make_sink
 from turnpoint.loader.migrations import migrate
 from turnpoint.loader.settings import LoaderOptions, LoaderSettings
 
@@ -93,8 +94,29 @@ def publish(kafka: KafkaSettings, spec: topics.TopicSpec, messages: list[tuple[s
     assert producer.flush(120) == 0
 
 
-def run_loader(settings: LoaderSettings, expect_rows: int, timeout: float = 600) -> dict[str, float]:
-    app = bootstrap(settings)
+class TimedSink:
+    """The loader's own sink, timed: seconds spent in each call (the writer thread's busy time)."""
+
+    def __init__(self, sink: Any) -> None:
+        self._sink = sink
+        self.seconds: dict[str, float] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self._sink, name)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return call(*args, **kwargs)
+            finally:
+                self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t
+
+        return timed
+
+
+def run_loader(settings: LoaderSettings, expect_rows: int, timeout: float = 600) -> dict[str, Any]:
+    sink = TimedSink(make_sink(settings))
+    app = bootstrap(settings, sink=sink)  # type: ignore[arg-type]
     stop = threading.Event()
     started = time.monotonic()
     thread = threading.Thread(target=app.run, args=(stop,), daemon=True)
@@ -110,7 +132,8 @@ def run_loader(settings: LoaderSettings, expect_rows: int, timeout: float = 600)
     assert loader.first_message_at is not None and loader.last_commit_at is not None
     seconds = loader.last_commit_at - loader.first_message_at
     return {"rows": expect_rows, "seconds": seconds, "rows_per_s": expect_rows / seconds,
-            "join_s": loader.first_message_at - started, "flushes": loader.flushes}
+            "join_s": loader.first_message_at - started, "flushes": loader.flushes,
+            "writer_s": {k: round(v, 2) for k, v in sorted(sink.seconds.items()) if v >= 0.01}}
 
 
 def rows_of(spec: T.TableSpec, messages: list[tuple[str, list[dict[str, Any]]]], limit: int) -> list[tuple[Any, ...]]:
@@ -214,6 +237,7 @@ def main() -> None:
             print(f"{name}: loader first load {r1['rows_per_s']:,.0f} rows/s ({r1['seconds']:.1f}s, "
                   f"{r1['flushes']} flushes, group join {r1['join_s']:.1f}s excluded); "
                   f"re-upsert {r2['rows_per_s']:,.0f} rows/s ({r2['seconds']:.1f}s)")
+            print(f"{name}: writer thread busy (s): first load {r1['writer_s']}, re-upsert {r2['writer_s']}")
             print(f"{name}: baseline executemany upsert {b1:,.0f} rows/s first, {b2:,.0f} rows/s re-upsert "
                   f"({len(rows):,} rows); plain COPY ceiling {ceiling:,.0f} rows/s")
             print(f"{name}: ratio first {r1['rows_per_s'] / b1:.2f}x, re-upsert {r2['rows_per_s'] / b2:.2f}x; "
