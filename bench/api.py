@@ -237,12 +237,12 @@ class CpuMeter:
 
 def postmaster_of(dsn: str) -> int | None:
     """The postmaster's pid (the parent of our backend), when PostgreSQL runs on this machine."""
-    with psycopg.connect(dsn) as conn:
+    with psycopg.connect(dsn) as conn:  # read /proc while the backend lives (it exits when the connection closes)
         backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
-    try:
-        return int((Path("/proc") / str(backend) / "stat").read_text().rsplit(")", 1)[1].split()[1])
-    except OSError:
-        return None
+        try:
+            return int((Path("/proc") / str(backend) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            return None
 
 
 def wrk(url: str, paths: list[str], seconds: float, connections: int, threads: int,
