@@ -111,6 +111,34 @@ def test_idempotency_keys(api, topic_reader) -> None:
     assert sum(len(items) for _k, items in msgs) == 1  # published once
 
 
+def test_a_key_reserved_by_a_dead_request_is_taken_over(api, ingest_database: str, topic_reader) -> None:
+    """A SIGKILL between reserving a key and answering must not block retries for the key's lifetime."""
+    import hashlib
+
+    import orjson
+    import psycopg
+
+    client, tokens, settings, _ = api
+    body = orjson.dumps(COUNT)
+    h = _auth(tokens["all"], **{"Idempotency-Key": "k-dead", "Content-Type": "application/json"})
+    digest = hashlib.sha256(b"/v1/counts\0" + body).hexdigest()
+    with psycopg.connect(ingest_database, autocommit=True) as conn:
+        token_id = conn.execute("SELECT id FROM api_token WHERE name = 'all'").fetchone()[0]  # type: ignore[index]
+        # what a process killed mid-request leaves: a reservation of this request without an answer
+        conn.execute("INSERT INTO ingest_idempotency (token_id, key, request_hash) VALUES (%s, 'k-dead', %s)",
+                     (token_id, digest))
+        busy = client.post("/v1/counts", content=body, headers=h)
+        assert busy.status_code == 409 and busy.json()["title"] == "Request in progress"  # may still be running
+        conn.execute("UPDATE ingest_idempotency SET created_at = now() - interval '41 seconds' "
+                     "WHERE token_id = %s AND key = 'k-dead'", (token_id,))
+    retried = client.post("/v1/counts", content=body, headers=h)
+    assert retried.status_code == 202, retried.text
+    again = client.post("/v1/counts", content=body, headers=h)
+    assert again.status_code == 202 and again.headers["idempotent-replayed"] == "true"
+    msgs = topic_reader(settings.kafka, topics.COUNTS.full_name(settings.kafka.topic_prefix), 2, timeout=4)
+    assert sum(len(items) for _k, items in msgs) == 1
+
+
 def test_health_and_metrics(api) -> None:
     client, _t, _s, _ = api
     r = client.get("/healthz")

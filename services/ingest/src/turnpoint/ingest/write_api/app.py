@@ -116,7 +116,8 @@ def build_app(settings: IngestSettings, service: IngestService | None = None) ->
     pool = AsyncConnectionPool(settings.dsn(), min_size=1, max_size=8, open=False,
                                kwargs={"autocommit": True, "connect_timeout": 10})
     tokens = TokenCache(pool, cfg.token_cache_seconds)
-    idem = IdempotencyStore(pool, cfg.idempotency_ttl_hours)
+    # a request holds its key at most for the acknowledgement wait; the margin covers the rest
+    idem = IdempotencyStore(pool, cfg.idempotency_ttl_hours, stale_after_seconds=cfg.ack_timeout_seconds + 30)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

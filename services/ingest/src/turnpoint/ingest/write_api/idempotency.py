@@ -17,9 +17,17 @@ MAX_KEY = 255
 
 
 class IdempotencyStore:
-    def __init__(self, pool: Any, ttl_hours: int) -> None:
+    """Idempotency keys per token: the first request reserves a key, later ones get its stored answer.
+
+    A reservation without an answer older than `stale_after_seconds` belongs to a request whose process
+    died (SIGKILL, OOM) between reserving and answering; a retry takes it over instead of getting 409
+    until the key expires. Set it above the longest a request can take (the Kafka acknowledgement wait).
+    """
+
+    def __init__(self, pool: Any, ttl_hours: int, stale_after_seconds: float) -> None:
         self.pool = pool
         self.ttl_hours = ttl_hours
+        self.stale_after_seconds = stale_after_seconds
 
     async def begin(self, token_id: int, key: str, request_hash: str) -> tuple[int, dict[str, Any]] | None:
         """None when this request owns the key now; else the stored (status, body) to answer again."""
@@ -28,7 +36,9 @@ class IdempotencyStore:
         async with self.pool.connection() as conn:
             await conn.execute(
                 "DELETE FROM ingest_idempotency WHERE token_id = %s AND key = %s "
-                "AND created_at < now() - make_interval(hours => %s)", (token_id, key, self.ttl_hours))
+                "AND (created_at < now() - make_interval(hours => %s) "
+                "OR (status IS NULL AND created_at < now() - make_interval(secs => %s)))",
+                (token_id, key, self.ttl_hours, self.stale_after_seconds))
             cur = await conn.execute(
                 "INSERT INTO ingest_idempotency (token_id, key, request_hash) VALUES (%s, %s, %s) "
                 "ON CONFLICT DO NOTHING RETURNING 1", (token_id, key, request_hash))
