@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -100,25 +101,30 @@ def rebounds(
         bars = final[symbol]
         revised += day in bars
         bars[day] = (line, *values)
-    legs: list[tuple[Any, ...]] = []
+    read, bad = parsed.read, len(parsed.bad)
+    parsed.rows.clear()  # `final` holds what is needed; a long history is millions of rows
     rejected = 0
-    for symbol, bars in final.items():
-        state = SymbolRebounds(symbol, threshold=threshold)
-        days = sorted(bars)
-        update = state.apply([(d, *bars[d][1:]) for d in days])
-        for r in update.rejected:
-            rejected += 1
-            _err(f"{input}:{bars[r['date']][0]}: {r['reason']}: {r['detail']}")
-        legs.extend(
-            (leg["symbol"], leg["gtype"], leg["start_date"], leg["start_value"], leg["end_date"], leg["end_value"],
-             leg["bars"], leg["change"], leg["pct"], leg["direction"])
-            for leg in update.legs
-            if leg["gtype"] in wanted and not leg["deleted"]
-        )
-    legs.sort(key=lambda r: (r[0], r[1], r[2]))
-    write_csv(output, LEG_COLUMNS, legs)
-    _err(f"rebounds: {parsed.read} rows read, {len(parsed.bad) + rejected} bad, {revised} revisions, "
-         f"{len(final)} symbols; {len(legs)} legs written to {output}")
+
+    def legs() -> Iterator[tuple[Any, ...]]:
+        """Each symbol's legs, symbols in order: sorted by (symbol, gtype, start_date) without holding them all."""
+        nonlocal rejected
+        for symbol in sorted(final):
+            bars = final.pop(symbol)
+            state = SymbolRebounds(symbol, threshold=threshold)
+            update = state.apply([(d, *bars[d][1:]) for d in sorted(bars)])
+            for r in update.rejected:
+                rejected += 1
+                _err(f"{input}:{bars[r['date']][0]}: {r['reason']}: {r['detail']}")
+            rows = [(leg["symbol"], leg["gtype"], leg["start_date"], leg["start_value"], leg["end_date"],
+                     leg["end_value"], leg["bars"], leg["change"], leg["pct"], leg["direction"])
+                    for leg in update.legs if leg["gtype"] in wanted and not leg["deleted"]]
+            rows.sort(key=lambda r: (r[1], r[2]))
+            yield from rows
+
+    symbols = len(final)
+    written = write_csv(output, LEG_COLUMNS, legs())
+    _err(f"rebounds: {read} rows read, {bad + rejected} bad, {revised} revisions, "
+         f"{symbols} symbols; {written} legs written to {output}")
 
 
 def _readings(path: Path, tz: str, **rule: Any) -> tuple[Parsed, list[Any], dict[str, int]]:

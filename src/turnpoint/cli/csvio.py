@@ -13,7 +13,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,12 +170,17 @@ def _progress(path: Path, f: IO[str]) -> Iterator[Iterator[str]]:
         yield lines()
 
 
-def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Write rows; floats keep full precision (``repr``), ``None`` becomes an empty field."""
+def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    """Write rows as they come (a generator keeps memory flat); floats keep full precision (``repr``),
+    ``None`` becomes an empty field. Returns the number of rows written."""
+    written = 0
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(header)
-        w.writerows([["" if x is None else repr(x) if isinstance(x, float) else x for x in r] for r in rows])
+        for r in rows:
+            w.writerow(["" if x is None else repr(x) if isinstance(x, float) else x for x in r])
+            written += 1
+    return written
 
 
 def iso_z(ts: dt.datetime) -> str:
