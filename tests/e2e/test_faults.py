@@ -70,7 +70,7 @@ def env() -> Iterator[dict[str, Any]]:
     try:
         stack.up()
         token = stack.create_token("e2e-writer", "write:readings", "write:bars", "write:counts")
-        yield {"stack": stack, "inputs": Inputs(), "noida": noida, "device": device, "token": token,
+        yield {"stack": stack, "inputs": Inputs(home / "inputs"), "noida": noida, "device": device, "token": token,
                "rng": random.Random(20240607), "home": home}
     finally:
         stack.down()
@@ -123,14 +123,14 @@ def _feed_market(env: dict[str, Any], symbols: list[str], days: list[dt.date], f
     for i in range(0, len(symbols), per_file):
         chunk = set(symbols[i:i + per_file])
         part = [r for r in rows if r["symbol"] in chunk]
-        env["inputs"].bars.extend(part)
-        drop_market_file(drop, f"market-{symbols[i]}-{len(env['inputs'].bars)}", part)
+        env["inputs"].add_bars(part)
+        drop_market_file(drop, f"market-{symbols[i]}-{env['inputs'].n_bars}", part)
         time.sleep(pause)
     if revise:
         rev = revisions(rows, 5, env["rng"])
         stack.wait_drop_folder_empty()  # the re-send must come after the backfill it revises
-        env["inputs"].bars.extend(rev)
-        drop_market_file(drop, f"daily-{symbols[0]}-{len(env['inputs'].bars)}", rev)
+        env["inputs"].add_bars(rev)
+        drop_market_file(drop, f"daily-{symbols[0]}-{env['inputs'].n_bars}", rev)
 
 
 def _feed_readings(env: dict[str, Any], rows: list[dict[str, Any]], pause: float) -> HttpFeeder:
@@ -139,7 +139,7 @@ def _feed_readings(env: dict[str, Any], rows: list[dict[str, Any]], pause: float
     for i in range(0, len(rows), 400):
         batch = rows[i:i + 400]
         feeder.post("/v1/readings", batch)
-        env["inputs"].readings.extend(batch)  # accepted (202) is what the pipeline owes us
+        env["inputs"].add_readings(batch)  # accepted (202) is what the pipeline owes us
         time.sleep(pause)
     return feeder
 
@@ -226,7 +226,7 @@ def test_broker_frozen_ingest_spools_serial_readings_and_replays(env: dict[str, 
             values = [round(20 + i + rng.gauss(0, 0.5), 3) for i in range(SERIAL_SERIES)]
             ts = t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
             device.write_line(",".join([ts, *map(str, values)]))
-            env["inputs"].readings.extend({"series": f"e2e/serial{i}", "ts": ts, "value": v}
+            env["inputs"].add_readings({"series": f"e2e/serial{i}", "ts": ts, "value": v}
                                           for i, v in enumerate(values))
             lines += 1
             time.sleep(0.1)

@@ -12,7 +12,8 @@ import math
 import random
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -85,101 +86,169 @@ def write_csv(path: Path, rows: list[dict[str, Any]], columns: tuple[str, ...]) 
     return path
 
 
-@dataclass
 class Inputs:
-    """Everything fed to a stack, in feeding order (later bars for a symbol+date revise earlier ones)."""
+    """Everything fed to a stack, recorded on disk in feeding order (a later bar for a symbol+date, or a later
+    reading for a series+instant, replaces the earlier one). A full-size run feeds millions of bars: only the
+    CSV files and the counts stay, not the rows."""
 
-    bars: list[dict[str, Any]] = field(default_factory=list)
-    readings: list[dict[str, Any]] = field(default_factory=list)
+    def __init__(self, workdir: Path) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.bars_csv = write_csv(workdir / "bars.csv", [], BAR_COLUMNS)
+        self.readings_csv = write_csv(workdir / "readings.csv", [], READING_COLUMNS)
+        self.n_bars = 0
+        self.n_readings = 0
 
-    def final_bars(self) -> dict[tuple[str, str], dict[str, Any]]:
-        return {(r["symbol"], r["date"]): r for r in self.bars}
+    def add_bars(self, rows: Iterable[dict[str, Any]]) -> None:
+        self.n_bars += self._append(self.bars_csv, rows, BAR_COLUMNS)
 
-    def distinct_readings(self) -> dict[tuple[str, str], float]:
-        return {(r["series"], _instant(r["ts"])): float(r["value"]) for r in self.readings}
+    def add_readings(self, rows: Iterable[dict[str, Any]]) -> None:
+        self.n_readings += self._append(self.readings_csv, rows, READING_COLUMNS)
+
+    @staticmethod
+    def _append(path: Path, rows: Iterable[dict[str, Any]], columns: tuple[str, ...]) -> int:
+        n = 0
+        with path.open("a", newline="") as f:
+            w = csv.writer(f)
+            for row in rows:
+                w.writerow([row[c] for c in columns])
+                n += 1
+        return n
 
 
-def _instant(ts: str) -> str:
-    return dt.datetime.fromisoformat(ts.replace("Z", "+00:00")).astimezone(dt.UTC).isoformat()
-
-
-def run_batch(kind: str, input_csv: Path, output: Path, *args: str) -> list[dict[str, str]]:
+def run_batch(kind: str, input_csv: Path, output: Path, *args: str) -> Path:
+    """`turnpoint batch KIND` over `input_csv`; an output newer than its input is reused."""
+    if output.exists() and output.stat().st_mtime_ns > input_csv.stat().st_mtime_ns:
+        return output
     done = subprocess.run([sys.executable, "-m", "turnpoint.cli.main", "batch", kind, "--input", str(input_csv),
-                           "--output", str(output), *args], capture_output=True, text=True, timeout=600, check=False)
+                           "--output", str(output), *args], capture_output=True, text=True, timeout=3600,
+                          check=False)
     if done.returncode != 0:
         msg = f"turnpoint batch {kind} failed: {done.stderr}"
         raise AssertionError(msg)
-    with output.open() as f:
-        return list(csv.DictReader(f))
+    return output
 
 
-def _close(a: float | None, b: float | None) -> bool:
-    if a is None or b is None:
-        return a is b
-    return math.isclose(a, b, rel_tol=REL, abs_tol=1e-9)
+# Each compared table: the batch side (a temporary table loaded from CSV, as text, then typed by `want`), the
+# database side (`got`), the key and the value columns; floats compare with a relative tolerance.
+_TEXT_TABLES = {
+    "in_bars": ("seq", *BAR_COLUMNS),
+    "in_readings": ("seq", *READING_COLUMNS),
+    "b_legs": ("seq", "symbol", "gtype", "start_date", "start_value", "end_date", "end_value", "bars", "change",
+               "pct", "direction"),
+    "b_stats": ("seq", "series", "period", "start", "weekday", "count", "mean", "std", "min", "max"),
+    "b_outliers": ("seq", "series", "ts", "value", "mean", "std", "direction"),
+}
 
 
-def _diff(name: str, want: dict[Any, tuple[Any, ...]], got: dict[Any, tuple[Any, ...]]) -> list[str]:
-    problems = []
-    missing, extra = want.keys() - got.keys(), got.keys() - want.keys()
-    if missing:
-        problems.append(f"{name}: {len(missing)} rows missing in the database, e.g. {sorted(missing)[:3]}")
-    if extra:
-        problems.append(f"{name}: {len(extra)} rows in the database the batch does not have, e.g. {sorted(extra)[:3]}")
-    wrong = [k for k in want.keys() & got.keys()
-             if not all(_close(a, b) if isinstance(a, float) or isinstance(b, float) else a == b
-                        for a, b in zip(want[k], got[k], strict=True))]
-    if wrong:
-        k = sorted(wrong)[0]
-        problems.append(f"{name}: {len(wrong)} rows differ, e.g. {k}: batch {want[k]} vs database {got[k]}")
-    return problems
+@dataclass(frozen=True)
+class _Table:
+    want: str
+    got: str
+    keys: tuple[str, ...]
+    floats: tuple[str, ...]
+    others: tuple[str, ...] = ()
 
 
-def _f(text: str) -> float:
-    return float(text)
+_COMPARED = {
+    "price": _Table(
+        want="SELECT DISTINCT ON (symbol, date::date) symbol, date::date AS start, open::float8 AS open, "
+             "high::float8 AS high, low::float8 AS low, close::float8 AS close, volume::float8 AS volume "
+             "FROM in_bars ORDER BY symbol, date::date, seq DESC",
+        got="SELECT symbol, start, open, high, low, close, volume FROM price WHERE interval = 'day'",
+        keys=("symbol", "start"), floats=("open", "high", "low", "close", "volume")),
+    "reading": _Table(
+        want="SELECT DISTINCT ON (series, ts::timestamptz) series, ts::timestamptz AS ts, value::float8 AS value "
+             "FROM in_readings ORDER BY series, ts::timestamptz, seq DESC",
+        got="SELECT series, ts, value FROM reading",
+        keys=("series", "ts"), floats=("value",)),
+    "rebound_leg": _Table(
+        want="SELECT symbol, gtype, start_date::date AS start_date, start_value::float8 AS start_value, "
+             "end_date::date AS end_date, end_value::float8 AS end_value, bars::int AS bars, "
+             "change::float8 AS change, pct::float8 AS pct, direction FROM b_legs",
+        got="SELECT symbol, gtype, start_date, start_value, end_date, end_value, bars, change, pct, direction "
+            "FROM rebound_leg",
+        keys=("symbol", "gtype", "start_date"), floats=("start_value", "end_value", "change", "pct"),
+        others=("end_date", "bars", "direction")),
+    "calendar_stat": _Table(
+        want="SELECT series, period, start::date AS start, coalesce(nullif(weekday, ''), '0')::smallint AS weekday, "
+             "count::bigint AS count, mean::float8 AS mean, std::float8 AS std, min::float8 AS min, "
+             "max::float8 AS max FROM b_stats",
+        got="SELECT series, period, start, weekday, count, mean, std, min, max FROM calendar_stat",
+        keys=("series", "period", "start", "weekday"), floats=("mean", "std", "min", "max"), others=("count",)),
+    "outlier": _Table(
+        want="SELECT series, ts::timestamptz AS ts, value::float8 AS value, mean::float8 AS mean, "
+             "std::float8 AS std, direction FROM b_outliers",
+        got="SELECT series, ts, value, mean, std, direction FROM outlier",
+        keys=("series", "ts"), floats=("value", "mean", "std"), others=("direction",)),
+}
+
+
+def _load_csv(conn: Any, table: str, path: Path | None) -> None:
+    """A temporary table of text columns plus `seq` (the row's position in the file, so later rows win)."""
+    from psycopg import sql
+
+    columns = _TEXT_TABLES[table]
+    conn.execute(sql.SQL("CREATE TEMPORARY TABLE {} (seq bigint, {})").format(
+        sql.Identifier(table), sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(c)) for c in columns[1:])))
+    if path is None:
+        return
+    with path.open(newline="") as f, conn.cursor().copy(
+            sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(table))) as copy:
+        reader = csv.reader(f)
+        header = next(reader)
+        if tuple(header) != columns[1:]:
+            msg = f"{path}: header {header} is not {list(columns[1:])}"
+            raise AssertionError(msg)
+        for seq, row in enumerate(reader):
+            copy.write_row((seq, *(cell if cell != "" else None for cell in row)))
+
+
+def _compare(conn: Any, name: str, t: _Table) -> tuple[int, list[str]]:
+    """Full outer join of the batch rows and the database rows on the key; returns the batch's row count and the
+    differences (missing, extra, different), each with up to three examples."""
+    key = ", ".join(t.keys)
+    same = [f"(w.{c} = g.{c} OR abs(w.{c} - g.{c}) <= greatest({REL} * greatest(abs(w.{c}), abs(g.{c})), 1e-9))"
+            for c in t.floats] + [f"w.{c} IS NOT DISTINCT FROM g.{c}" for c in t.others]
+    shown = ", ".join(f"w.{c} AS w_{c}, g.{c} AS g_{c}" for c in (*t.floats, *t.others))
+    query = (
+        f"WITH w AS ({t.want}), g AS ({t.got}), j AS ("
+        f"SELECT {', '.join(f'coalesce(w.{k}, g.{k}) AS {k}' for k in t.keys)}, w.{t.keys[0]} IS NOT NULL AS in_w, "
+        f"g.{t.keys[0]} IS NOT NULL AS in_g, {shown} FROM w FULL JOIN g ON "
+        f"{' AND '.join(f'w.{k} = g.{k}' for k in t.keys)} WHERE w.{t.keys[0]} IS NULL OR g.{t.keys[0]} IS NULL "
+        f"OR NOT ({' AND '.join(same)})) "
+        f"SELECT CASE WHEN NOT in_g THEN 'missing in the database' WHEN NOT in_w THEN "
+        f"'in the database, not in the batch' ELSE 'different' END AS what, count(*), "
+        f"(array_agg(row_to_json(j)::text ORDER BY {key}))[1:3] FROM j GROUP BY 1 ORDER BY 1")
+    problems = [f"{name}: {n} rows {what}, e.g. {'; '.join(examples)}" for what, n, examples in conn.execute(query)]
+    wanted = conn.execute(f"SELECT count(*) FROM ({t.want}) w").fetchone()[0]
+    return wanted, problems
 
 
 def check_database(database_url: str, inputs: Inputs, workdir: Path, tz: str) -> dict[str, int]:
     """Compare price(day), rebound_leg, calendar_stat, outlier and reading with the batch results.
 
+    The batch commands run over the recorded inputs; their outputs and the inputs are loaded into temporary
+    tables of the same database and joined there, so a run of millions of rows needs no memory here.
     Returns the row counts compared; raises AssertionError listing every difference.
     """
     import psycopg
 
     workdir.mkdir(parents=True, exist_ok=True)
-    bars_csv = write_csv(workdir / "bars.csv", inputs.bars, BAR_COLUMNS)
-    readings_csv = write_csv(workdir / "readings.csv", inputs.readings, READING_COLUMNS)
-    want: dict[str, dict[Any, tuple[Any, ...]]] = {}
-    want["price"] = {(s, d): tuple(float(r[c]) for c in ("open", "high", "low", "close", "volume"))
-                     for (s, d), r in inputs.final_bars().items()}
-    want["reading"] = {k: (v,) for k, v in inputs.distinct_readings().items()}
-    legs = run_batch("rebounds", bars_csv, workdir / "legs.csv") if inputs.bars else []
-    want["rebound_leg"] = {(r["symbol"], r["gtype"], r["start_date"]): (
-        _f(r["start_value"]), r["end_date"], _f(r["end_value"]), int(r["bars"]), _f(r["change"]), _f(r["pct"]),
-        r["direction"]) for r in legs}
-    stats = run_batch("stats", readings_csv, workdir / "stats.csv", "--tz", tz) if inputs.readings else []
-    want["calendar_stat"] = {(r["series"], r["period"], r["start"], int(r["weekday"] or 0)): (
-        int(r["count"]), _f(r["mean"]), _f(r["std"]), _f(r["min"]), _f(r["max"])) for r in stats}
-    outliers = run_batch("outliers", readings_csv, workdir / "outliers.csv", "--tz", tz) if inputs.readings else []
-    want["outlier"] = {(r["series"], _instant(r["ts"])): (_f(r["value"]), _f(r["mean"]), _f(r["std"]), r["direction"])
-                       for r in outliers}
-
-    got: dict[str, dict[Any, tuple[Any, ...]]] = {}
+    bars, readings = (inputs.bars_csv if inputs.n_bars else None), (inputs.readings_csv if inputs.n_readings else None)
+    legs = run_batch("rebounds", bars, workdir / "legs.csv") if bars else None
+    stats = run_batch("stats", readings, workdir / "stats.csv", "--tz", tz) if readings else None
+    outliers = run_batch("outliers", readings, workdir / "outliers.csv", "--tz", tz) if readings else None
+    counts: dict[str, int] = {}
+    problems: list[str] = []
     with psycopg.connect(database_url, connect_timeout=10) as conn:
-        got["price"] = {(s, d.isoformat()): (o, h, lo, c, v) for s, d, o, h, lo, c, v in conn.execute(
-            "SELECT symbol, start, open, high, low, close, volume FROM price WHERE interval = 'day'")}
-        got["reading"] = {(s, ts.astimezone(dt.UTC).isoformat()): (v,) for s, ts, v in conn.execute(
-            "SELECT series, ts, value FROM reading")}
-        got["rebound_leg"] = {(s, g, sd.isoformat()): (sv, ed.isoformat(), ev, b, ch, pct, d) for
-                              s, g, sd, sv, ed, ev, b, ch, pct, d in conn.execute(
-            "SELECT symbol, gtype, start_date, start_value, end_date, end_value, bars, change, pct, direction "
-            "FROM rebound_leg")}
-        got["calendar_stat"] = {(s, p, st.isoformat(), wd): (n, mean, std, mn, mx) for
-                                s, p, st, wd, n, mean, std, mn, mx in conn.execute(
-            "SELECT series, period, start, weekday, count, mean, std, min, max FROM calendar_stat")}
-        got["outlier"] = {(s, ts.astimezone(dt.UTC).isoformat()): (v, m, sd, d) for s, ts, v, m, sd, d in conn.execute(
-            "SELECT series, ts, value, mean, std, direction FROM outlier")}
-    problems = [p for name in want for p in _diff(name, want[name], got[name])]
+        conn.execute("SET TIME ZONE 'UTC'")
+        for table, path in (("in_bars", bars), ("in_readings", readings), ("b_legs", legs), ("b_stats", stats),
+                            ("b_outliers", outliers)):
+            _load_csv(conn, table, path)
+        for name, t in _COMPARED.items():
+            counts[name], found = _compare(conn, name, t)
+            problems += found
+        conn.rollback()  # the temporary tables go with the transaction
     if problems:
         raise AssertionError("the database differs from the batch computation:\n" + "\n".join(problems))
-    return {name: len(rows) for name, rows in want.items()}
+    return counts
