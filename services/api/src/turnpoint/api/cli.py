@@ -1,36 +1,82 @@
-"""`turnpoint api ...`: serve the read API."""
+"""`turnpoint api serve`: serve the read API (Granian by default, uvicorn on request)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+if TYPE_CHECKING:
+    from turnpoint.api.settings import ApiSettings
+
 app = typer.Typer(no_args_is_help=True, help="The read API (FastAPI over PostgreSQL).")
+
+FACTORY = "turnpoint.api.main:app_from_env"
+GRACEFUL_SECONDS = 10
+
+
+class Server(StrEnum):
+    """The ASGI server: the same app, pool and workers either way."""
+
+    granian = "granian"
+    uvicorn = "uvicorn"
 
 
 @app.command()
 def serve(
     port: Annotated[int | None, typer.Option(help="port (default TURNPOINT_API__PORT, 8000)")] = None,
     host: Annotated[str | None, typer.Option(help="bind address (default TURNPOINT_API__HOST or TURNPOINT_HOST)")] = None,
-    workers: Annotated[int | None, typer.Option(help="uvicorn worker processes (default TURNPOINT_API__WORKERS)")] = None,
+    workers: Annotated[int | None, typer.Option(help="worker processes (default TURNPOINT_API__WORKERS)")] = None,
+    server: Annotated[Server, typer.Option(help="granian (Rust HTTP/1.1 server) or uvicorn")] = Server.granian,
 ) -> None:
-    """Serve the API with uvicorn; SIGTERM drains open requests and closes the pool."""
-    import uvicorn
-
+    """Serve the API; SIGTERM drains open requests (up to 10 s) and closes the pool."""
     from turnpoint.api.settings import ApiSettings
 
     settings = ApiSettings()
-    uvicorn.run(
-        "turnpoint.api.main:app_from_env",
+    bind, listen, processes = host or settings.bind_host, port or settings.api.port, workers or settings.api.workers
+    if server is Server.uvicorn:
+        _uvicorn(settings, bind, listen, processes)
+    else:
+        _granian(settings, bind, listen, processes)
+
+
+def _granian(settings: ApiSettings, host: str, port: int, workers: int) -> None:
+    """Granian: HTTP parsing and socket writes in Rust, one write per response (uvicorn makes two)."""
+    from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.log import LogLevels
+    from granian.server import Server as Granian
+
+    Granian(
+        FACTORY,
         factory=True,
-        host=host or settings.bind_host,
-        port=port or settings.api.port,
-        workers=workers or settings.api.workers,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        http=HTTPModes.http1,
+        websockets=False,
+        loop=Loops.auto,  # uvloop when installed
+        log_level=LogLevels(settings.log_level.lower()),
+        log_access=False,
+        respawn_failed_workers=True,
+        workers_kill_timeout=GRACEFUL_SECONDS,
+    ).serve()
+
+
+def _uvicorn(settings: ApiSettings, host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        FACTORY,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
         log_level=settings.log_level.lower(),
         access_log=False,
         proxy_headers=False,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
     )
 
 

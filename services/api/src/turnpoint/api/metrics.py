@@ -1,6 +1,6 @@
 """Prometheus metrics of the API and the pure-ASGI middleware that records them.
 
-With several uvicorn workers each process counts its own requests; a scrape reaches one of them.
+With several server workers each process counts its own requests; a scrape reaches one of them.
 """
 
 from __future__ import annotations
