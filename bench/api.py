@@ -1,11 +1,12 @@
 """Benchmark of the read API: `python bench/api.py --quick`.
 
 Seeds PostgreSQL (DATABASE_URL, else an embedded PostgreSQL 16 in a temporary folder) with SYMBOLS x DAYS
-daily bars, their rebound legs and states, and calendar statistics; serves the API with uvicorn
-(`turnpoint api serve`, one worker per core) and drives it with `wrk` (apt-get install -y wrk) on
-loopback: the symbols list sorted and filtered, rebounds pages, stats pages, then all of them mixed.
-The baseline serves the same SQL through a naive implementation (sync psycopg, a new connection per
-request, FastAPI's default JSON) under the same load. Prints a table and a final JSON line.
+daily bars, their rebound legs and states, and calendar statistics; serves the API (`turnpoint api serve`,
+one worker per core) with each server of `--servers` in turn (default granian, then uvicorn: the same app,
+workers and pool) and drives it with `wrk` (apt-get install -y wrk) on loopback: the symbols list sorted and
+filtered, rebounds pages, stats pages, then all of them mixed. The baseline serves the same SQL through a
+naive implementation (sync psycopg, a new connection per request, FastAPI's default JSON, uvicorn) under the
+same load. Prints a table and a final JSON line; its `throughput` is the first server's.
 `--pgdata DIR` keeps the embedded PostgreSQL's data between runs, so a second run skips the seeding (the
 measurement is the same: the warm-up precedes every measured run either way).
 """
@@ -290,10 +291,12 @@ def wait_ready(url: str, timeout: float = 60) -> None:
 
 
 def serve(kind: str, dsn: str, port: int, workers: int, pool: int, log: Path) -> subprocess.Popen[bytes]:
+    """`kind` is a server of `turnpoint api serve --server` (granian, uvicorn) or `naive`."""
     env = {**os.environ, "TURNPOINT_DATABASE_URL": dsn, "BENCH_DSN": dsn, "TURNPOINT_LOG_LEVEL": "WARNING",
            "TURNPOINT_API__POOL_MAX_SIZE": str(pool), "TURNPOINT_API__POOL_MIN_SIZE": str(pool)}
-    if kind == "api":
-        cmd = [sys.executable, "-m", "turnpoint.cli.main", "api", "serve", "--port", str(port), "--workers", str(workers)]
+    if kind != "naive":
+        cmd = [sys.executable, "-m", "turnpoint.cli.main", "api", "serve", "--server", kind, "--port", str(port),
+               "--workers", str(workers)]
     else:
         cmd = [sys.executable, __file__, "--serve-naive", "--port", str(port), "--workers", str(workers)]
     return subprocess.Popen(cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
@@ -311,37 +314,57 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(5)
 
 
-def measure(kind: str, dsn: str, loads: dict[str, list[str]], args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+def _report(kind: str, name: str, r: dict[str, Any]) -> None:
+    cpu = r.get("cpu_ms_server", 0) + r.get("cpu_ms_postgres", 0) + r["cpu_ms_wrk"]
+    r["ceiling_rps"] = (os.cpu_count() or 2) * 1000 / cpu if cpu else 0
+    print(f"  {kind:<7} {name:<17} {r['rps']:7.0f} req/s  p50 {r['p50']:6.1f}  p95 {r['p95']:6.1f}"
+          f"  p99 {r['p99']:6.1f} ms  non-2xx {r['non2xx']}  err {r['errors']}  load {r['load']:4.1f}"
+          f"  CPU ms/req: server {r.get('cpu_ms_server', 0):.2f} pg {r.get('cpu_ms_postgres', 0):.2f}"
+          f" wrk {r['cpu_ms_wrk']:.2f} -> ceiling {r['ceiling_rps']:.0f} req/s", flush=True)
+
+
+def measure(kinds: list[str], dsn: str, loads: dict[str, list[str]], args: argparse.Namespace,
+            tmp: Path) -> dict[str, dict[str, Any]]:
+    """Serve every kind at once (idle ones cost nothing) and drive them in turn, workload by workload.
+
+    Interleaving keeps the comparison fair on a shared machine whose load changes from minute to minute: a
+    burst of someone else's work lands on neighbouring measurements of every kind, not on one kind's whole
+    series. The order of the kinds rotates from one workload to the next.
+    """
     from turnpoint.cli.embedded import free_port
 
-    port = free_port()
-    proc = serve(kind, dsn, port, args.workers, args.pool, tmp / f"{kind}.log")
-    url = f"http://127.0.0.1:{port}"
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    urls: dict[str, str] = {}
     try:
-        wait_ready(url)
-        for path in (loads["rebounds"][0], loads["stats"][0], loads["symbols_sorted"][0]):
-            r = httpx.get(url + path, timeout=10)
-            if r.status_code != 200:
-                msg = f"{kind}: GET {path} answered {r.status_code}: {r.text[:300]}"
-                raise SystemExit(msg)
-        wrk(url, [p for ps in loads.values() for p in ps], 2, args.connections, args.threads)  # warm-up
-        meter = CpuMeter(proc.pid, postmaster_of(dsn))
-        results: dict[str, Any] = {}
+        for kind in kinds:
+            port = free_port()
+            procs[kind] = serve(kind, dsn, port, args.workers, args.pool, tmp / f"{kind}.log")
+            urls[kind] = f"http://127.0.0.1:{port}"
+        for kind, url in urls.items():
+            wait_ready(url)
+            for path in (loads["rebounds"][0], loads["stats"][0], loads["symbols_sorted"][0]):
+                r = httpx.get(url + path, timeout=10)
+                if r.status_code != 200:
+                    msg = f"{kind}: GET {path} answered {r.status_code}: {r.text[:300]}"
+                    raise SystemExit(msg)
+            wrk(url, [p for ps in loads.values() for p in ps], 2, args.connections, args.threads)  # warm-up
+        postmaster = postmaster_of(dsn)
+        meters = {kind: CpuMeter(proc.pid, postmaster) for kind, proc in procs.items()}
         mixed = [p for group in zip(*loads.values(), strict=False) for p in group]
         runs = [(name, paths, args.connections) for name, paths in [*loads.items(), ("mixed", mixed)]]
-        if kind == "api":
-            runs += [(f"mixed@c{c}", mixed, c) for c in args.sweep if c != args.connections]
-        for name, paths, connections in runs:
-            results[name] = r = wrk(url, paths, args.duration, connections, min(args.threads, connections), meter)
-            cpu = r.get("cpu_ms_server", 0) + r.get("cpu_ms_postgres", 0) + r["cpu_ms_wrk"]
-            r["ceiling_rps"] = (os.cpu_count() or 2) * 1000 / cpu if cpu else 0
-            print(f"  {kind:<6} {name:<17} {r['rps']:7.0f} req/s  p50 {r['p50']:6.1f}  p95 {r['p95']:6.1f}"
-                  f"  p99 {r['p99']:6.1f} ms  non-2xx {r['non2xx']}  err {r['errors']}  load {r['load']:4.1f}"
-                  f"  CPU ms/req: server {r.get('cpu_ms_server', 0):.2f} pg {r.get('cpu_ms_postgres', 0):.2f}"
-                  f" wrk {r['cpu_ms_wrk']:.2f} -> ceiling {r['ceiling_rps']:.0f} req/s", flush=True)
+        runs += [(f"mixed@c{c}", mixed, c) for c in args.sweep if c != args.connections]
+        results: dict[str, dict[str, Any]] = {kind: {} for kind in kinds}
+        for i, (name, paths, connections) in enumerate(runs):
+            for kind in kinds[i % len(kinds):] + kinds[:i % len(kinds)]:
+                if kind == "naive" and "@" in name:
+                    continue  # the sweep is the API's
+                r = wrk(urls[kind], paths, args.duration, connections, min(args.threads, connections), meters[kind])
+                results[kind][name] = r
+                _report(kind, name, r)
         return results
     finally:
-        stop(proc)
+        for proc in procs.values():
+            stop(proc)
 
 
 def main() -> None:
@@ -355,6 +378,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--pool", type=int, default=8, help="the API's connections per worker")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (they share the cores with the server)")
+    parser.add_argument("--servers", type=lambda v: [s for s in v.split(",") if s], default=["granian", "uvicorn"],
+                        help="servers of `turnpoint api serve --server` to measure, in this order (the first one's"
+                             " mixed throughput is the headline figure)")
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--sweep", type=lambda v: [int(c) for c in v.split(",") if c], default=[],
                         help="also run the API's mixed load at these numbers of connections, e.g. 4,8,16 (latency"
@@ -392,15 +418,17 @@ def main() -> None:
             rows = seed(dsn, args.symbols, args.days, args.series)
             print(f"  rows: {rows}  ({time.perf_counter() - started:.0f} s)", flush=True)
             loads = workloads(args.symbols, args.days, args.series, random.Random(42))
-            api = measure("api", dsn, loads, args, tmp)
-            naive = None if args.skip_baseline else measure("naive", dsn, loads, args, tmp)
+            measured = measure([*args.servers, *([] if args.skip_baseline else ["naive"])], dsn, loads, args, tmp)
+            naive = measured.pop("naive", None)
+            servers = measured
         finally:
             if pg is not None:
                 from turnpoint.cli.embedded import stop_postgres
 
                 stop_postgres(pg.pgdata, mode="fast" if args.pgdata else "immediate")
+    api = servers[args.servers[0]]
     summary = {
-        "bench": "api", "quick": args.quick, "unit": "req/s",
+        "bench": "api", "server": args.servers[0], "quick": args.quick, "unit": "req/s",
         "throughput": round(api["mixed"]["rps"], 1),
         "baseline": round(naive["mixed"]["rps"], 1) if naive else None,
         "ratio": round(api["mixed"]["rps"] / naive["mixed"]["rps"], 2) if naive else None,
@@ -413,6 +441,9 @@ def main() -> None:
                                                                    "cpu_ms_postgres", "ceiling_rps")}
                                 for k, v in naive.items()}
                                if naive else None),
+        "servers": {server: {m: round(r["mixed"][m], 2) for m in ("rps", "p50", "p99", "cpu_ms_server", "cpu_ms_postgres")}
+                    | {"ratio_to_naive": round(r["mixed"]["rps"] / naive["mixed"]["rps"], 2) if naive else None}
+                    for server, r in servers.items()},
         "rows": rows, "symbols": args.symbols, "days": args.days, "connections": args.connections,
         "workers": args.workers, "pool": args.pool, "wrk_threads": args.threads, "seconds": round(time.perf_counter() - started, 1),
     }
