@@ -30,7 +30,9 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from support.devstack_harness import DevStack  # noqa: E402
 from support.feeders import HttpFeeder, PtySerialDevice  # noqa: E402
-from support.pipeline_check import BAR_COLUMNS, Inputs, check_database, market_rows, trading_days, write_csv  # noqa: E402
+from support.pipeline_check import BAR_COLUMNS, Inputs, check_database, market_rows, write_csv  # noqa: E402
+
+from turnpoint.core.dates import trading_days  # noqa: E402
 
 LEGACY_INIT_S = (23 * 60, 48 * 60)  # daily-price initialisation of the Korean market (~2,500 symbols)
 LEGACY_TURNING_S = 2 * 3600 + 51 * 60

@@ -25,7 +25,9 @@ import pytest
 from support.devstack_harness import WORKERS, DevStack
 from support.feeders import HttpFeeder, PtySerialDevice, drop_market_file
 from support.noida import Noida
-from support.pipeline_check import Inputs, check_database, market_rows, reading_rows, revisions, trading_days
+from support.pipeline_check import Inputs, check_database, market_rows, reading_rows, revisions
+
+from turnpoint.core.dates import trading_days
 
 LONG = os.environ.get("TURNPOINT_LONG") == "1"
 KILLS_PER_WORKER = 5 if LONG else 1

@@ -22,15 +22,6 @@ READING_COLUMNS = ("series", "ts", "value")
 REL = 1e-9
 
 
-def trading_days(start: dt.date, n: int) -> list[dt.date]:
-    days, d = [], start
-    while len(days) < n:
-        if d.weekday() < 5:
-            days.append(d)
-        d += dt.timedelta(days=1)
-    return days
-
-
 def market_rows(symbols: list[str], days: list[dt.date], rng: random.Random) -> list[dict[str, Any]]:
     """A random walk per symbol (2 decimals, so equal values happen), rows ordered by symbol then date."""
     rows = []

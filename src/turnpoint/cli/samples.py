@@ -8,18 +8,10 @@ import math
 import random
 from pathlib import Path
 
+from turnpoint.core.dates import trading_days
+
 SYMBOLS = ("005930", "000660", "035420", "051910", "AAPL", "MSFT", "NVDA", "TSLA")
 SERIES = ("plant0/people", "plant0/temp", "plant1/people", "plant1/temp")
-
-
-def trading_days(start: dt.date, count: int) -> list[dt.date]:
-    days: list[dt.date] = []
-    d = start
-    while len(days) < count:
-        if d.weekday() < 5:
-            days.append(d)
-        d += dt.timedelta(days=1)
-    return days
 
 
 def write_bars(path: Path, symbols: tuple[str, ...] = SYMBOLS, days: int = 750, seed: int = 7) -> int:

@@ -22,8 +22,8 @@ from support.pipeline_check import (
     reading_rows,
     revisions,
     run_batch,
-    trading_days,
 )
+from turnpoint.core.dates import trading_days
 
 pytestmark = pytest.mark.integration
 TZ = "Asia/Seoul"

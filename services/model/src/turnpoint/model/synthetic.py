@@ -12,14 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def trading_days(start: dt.date, n: int) -> list[dt.date]:
-    days, d = [], start
-    while len(days) < n:
-        if d.weekday() < 5:
-            days.append(d)
-        d += dt.timedelta(days=1)
-    return days
+from turnpoint.core.dates import trading_days
 
 
 def bars_rows(symbols: int = 5, days: int = 300, seed: int = 0, phi: float = 0.2) -> list[dict[str, object]]:
