@@ -2,7 +2,7 @@
 
 Seeds PostgreSQL (DATABASE_URL, else an embedded PostgreSQL 16 in a temporary folder) with SYMBOLS x DAYS
 daily bars, their rebound legs and states, and calendar statistics; serves the API (`turnpoint api serve`,
-one worker per core) with each server of `--servers` in turn (default granian, then uvicorn: the same app,
+one worker per core) with each server of `--servers` in turn (default uvicorn, then granian: the same app,
 workers and pool) and drives it with `wrk` (apt-get install -y wrk) on loopback: the symbols list sorted and
 filtered, rebounds pages, stats pages, then all of them mixed. The baseline serves the same SQL through a
 naive implementation (sync psycopg, a new connection per request, FastAPI's default JSON, uvicorn) under the
@@ -291,7 +291,7 @@ def wait_ready(url: str, timeout: float = 60) -> None:
 
 
 def serve(kind: str, dsn: str, port: int, workers: int, pool: int, log: Path) -> subprocess.Popen[bytes]:
-    """`kind` is a server of `turnpoint api serve --server` (granian, uvicorn) or `naive`."""
+    """`kind` is a server of `turnpoint api serve --server` (uvicorn, granian) or `naive`."""
     env = {**os.environ, "TURNPOINT_DATABASE_URL": dsn, "BENCH_DSN": dsn, "TURNPOINT_LOG_LEVEL": "WARNING",
            "TURNPOINT_API__POOL_MAX_SIZE": str(pool), "TURNPOINT_API__POOL_MIN_SIZE": str(pool)}
     if kind != "naive":
@@ -378,7 +378,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--pool", type=int, default=8, help="the API's connections per worker")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (they share the cores with the server)")
-    parser.add_argument("--servers", type=lambda v: [s for s in v.split(",") if s], default=["granian", "uvicorn"],
+    parser.add_argument("--servers", type=lambda v: [s for s in v.split(",") if s], default=["uvicorn", "granian"],
                         help="servers of `turnpoint api serve --server` to measure, in this order (the first one's"
                              " mixed throughput is the headline figure)")
     parser.add_argument("--skip-baseline", action="store_true")

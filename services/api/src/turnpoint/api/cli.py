@@ -1,4 +1,4 @@
-"""`turnpoint api serve`: serve the read API (Granian by default, uvicorn on request)."""
+"""`turnpoint api serve`: serve the read API (uvicorn by default, Granian on request)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,11 @@ GRACEFUL_SECONDS = 10
 
 
 class Server(StrEnum):
-    """The ASGI server: the same app, pool and workers either way."""
+    """The ASGI server: the same app, pool and workers either way.
+
+    uvicorn is the default: side by side in bench/api.py (docs/api.md) Granian used as much CPU per request and
+    had the longer p99 at 8, 16 and 32 connections; it stays selectable so the comparison can be repeated.
+    """
 
     granian = "granian"
     uvicorn = "uvicorn"
@@ -28,17 +32,17 @@ def serve(
     port: Annotated[int | None, typer.Option(help="port (default TURNPOINT_API__PORT, 8000)")] = None,
     host: Annotated[str | None, typer.Option(help="bind address (default TURNPOINT_API__HOST or TURNPOINT_HOST)")] = None,
     workers: Annotated[int | None, typer.Option(help="worker processes (default TURNPOINT_API__WORKERS)")] = None,
-    server: Annotated[Server, typer.Option(help="granian (Rust HTTP/1.1 server) or uvicorn")] = Server.granian,
+    server: Annotated[Server, typer.Option(help="uvicorn or granian (Rust HTTP/1.1 server)")] = Server.uvicorn,
 ) -> None:
     """Serve the API; SIGTERM drains open requests (up to 10 s) and closes the pool."""
     from turnpoint.api.settings import ApiSettings
 
     settings = ApiSettings()
     bind, listen, processes = host or settings.bind_host, port or settings.api.port, workers or settings.api.workers
-    if server is Server.uvicorn:
-        _uvicorn(settings, bind, listen, processes)
-    else:
+    if server is Server.granian:
         _granian(settings, bind, listen, processes)
+    else:
+        _uvicorn(settings, bind, listen, processes)
 
 
 def _granian(settings: ApiSettings, host: str, port: int, workers: int) -> None:
