@@ -227,3 +227,38 @@ def test_window_summary_counts_legs_ending_in_last_trading_days() -> None:
     s = window_summary(legs, dates, days=7)  # window: dates[3] .. dates[9]
     assert (s.up_count, s.up_mean_pct, s.down_count, s.down_mean_pct) == (2, 3.0, 1, -2.0)
     assert window_summary(legs, dates, days=0).up_count == 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(1, 4), st.floats(1.0, 100.0)), min_size=1, max_size=60),
+    st.lists(st.integers(1, 40), min_size=1, max_size=6),
+    st.sampled_from([0.0, 0.03]),
+    st.integers(1, 8),
+)
+def test_extend_equals_apply_for_appended_bars(
+    steps: list[tuple[int, float]], cuts: list[int], theta: float, horizon: int,
+) -> None:
+    """The column fast path gives apply's update and state, call by call, and declines anything else."""
+    day, bars = dt.date(2024, 1, 1).toordinal(), []
+    for gap, close in steps:
+        day += gap
+        bars.append((day, close * 0.99, close * 1.02, close * 0.97, close, float(gap)))
+    fast = SymbolRebounds("X", threshold=theta, revision_horizon=horizon)
+    slow = SymbolRebounds("X", threshold=theta, revision_horizon=horizon)
+    pos = 0
+    for n in cuts:
+        chunk = bars[pos:pos + n]
+        pos += n
+        if not chunk:
+            break
+        days, o, h, lo, c, v = (list(col) for col in zip(*chunk, strict=True))
+        got = fast.extend(days, o, h, lo, c, v)
+        want = slow.apply([(dt.date.fromordinal(b[0]), *b[1:]) for b in chunk], validated=True)
+        assert got == want
+        assert fast.to_bytes() == slow.to_bytes()
+        # a revision of the last bar, a duplicate date or an unsorted batch is not an append
+        assert fast.extend(days[-1:], o[-1:], h[-1:], lo[-1:], c[-1:], v[-1:]) is None
+        if len(days) > 1:
+            assert fast.extend(days[::-1], o, h, lo, c, v) is None
+        assert fast.to_bytes() == slow.to_bytes()

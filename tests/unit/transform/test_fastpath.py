@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
 from turnpoint.core.contracts import Bar
-from turnpoint.transform.fastpath import fast_rows
+from turnpoint.transform.fastpath import fast_columns, fast_rows
 
 BAR = TypeAdapter(Bar)
 prices = st.floats(min_value=0.01, max_value=1e6, allow_nan=False)
@@ -80,3 +80,33 @@ def test_every_odd_value_in_every_field_is_judged_like_the_contract() -> None:
             item = {**base, field: value}
             rows = fast_rows([item], set())
             assert rows is None or rows == [_contract(item)], (field, value)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(items(), min_size=1, max_size=4), st.booleans())
+def test_column_fast_path_never_accepts_what_the_contract_refuses(batch: list[dict[str, Any]], one: bool) -> None:
+    if one:  # mostly a single symbol, as in real messages
+        batch = [{**item, "symbol": batch[0].get("symbol")} for item in batch]
+    symbols: set[str] = set()
+    dates: dict[str, Any] = {}
+    for _ in range(2):  # cold, then with the symbol and date caches filled
+        cols = fast_columns(batch, symbols, dates)
+        if cols is not None:
+            rows = list(zip([cols.symbol] * len(cols.days), cols.days, cols.open, cols.high, cols.low, cols.close,
+                            cols.volume, strict=True))
+            assert rows == [_contract(item) for item in batch]
+            assert cols.iso == [item["date"] for item in batch]
+            assert all(type(x) is float for x in (*cols.open, *cols.high, *cols.low, *cols.close, *cols.volume))
+
+
+def test_column_fast_path_takes_ordinary_messages_and_declines_the_rest() -> None:
+    bars = [{"symbol": "005930", "date": "2024-01-02", "open": 1, "high": 2.5, "low": 0.5, "close": 2, "volume": 10},
+            {"symbol": "005930", "date": "2024-01-03", "open": 2.0, "high": 3.0, "low": 1.0, "close": 2.5,
+             "volume": 0.0}]
+    cols = fast_columns(bars, set(), {})
+    assert cols is not None and cols.symbol == "005930" and cols.open == [1.0, 2.0] and cols.volume == [10.0, 0.0]
+    assert fast_columns([bars[0], {**bars[1], "symbol": "AAPL"}], set(), {}) is None  # two symbols
+    assert fast_columns([bars[0], {**bars[1], "source": "x"}], set(), {}) is None  # an eighth field
+    assert fast_columns([{k: v for k, v in bars[0].items() if k != "volume"}], set(), {}) is None
+    assert fast_columns([bars[0], {**bars[1], "date": "2024-W01-2"}], set(), {}) is None
+    assert fast_columns([], set(), {}) is None

@@ -9,8 +9,10 @@ years a batch touches are rewritten, so the changelog carries about one year-chu
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
 
+import numpy as np
 import orjson
 
 from turnpoint.transform.processing import StateStore
@@ -52,6 +54,22 @@ class BarArchive:
             chunk[ordinal] = values
             self._dirty.add(year)
 
+    def put_sorted(self, ordinals: Sequence[int], years: Sequence[int], values: Sequence[BarValues]) -> None:
+        """`put` of many bars at once, in ascending date order (so years never decrease)."""
+        i, n = 0, len(ordinals)
+        while i < n:
+            year = years[i]
+            j = bisect_right(years, year, i)
+            chunk = self._chunk(year)
+            new = dict(zip(ordinals[i:j], values[i:j], strict=True))
+            if chunk.keys().isdisjoint(new):
+                chunk.update(new)
+                self._dirty.add(year)
+            else:
+                for ordinal, bar in new.items():
+                    self.put(ordinal, year, bar)
+            i = j
+
     def all_bars(self) -> dict[int, BarValues]:
         out: dict[int, BarValues] = {}
         for year in self.years:
@@ -66,9 +84,11 @@ class BarArchive:
             return
         for year in sorted(self._dirty):
             chunk = self._chunk(year)
-            flat = array("d")
-            for n in sorted(chunk):
-                flat.extend((float(n), *chunk[n]))
+            ordinals = sorted(chunk)
+            # rows of (ordinal, open, high, low, close, volume) as native doubles: array("d") bytes
+            flat = np.empty((len(ordinals), _WIDTH))
+            flat[:, 0] = ordinals
+            flat[:, 1:] = np.array(list(map(chunk.__getitem__, ordinals))).reshape(-1, _WIDTH - 1)
             self.store.put(_key(self.symbol, str(year)), flat.tobytes(), partition)
         years = sorted(set(self.years) | self._dirty)
         if years != self.years:

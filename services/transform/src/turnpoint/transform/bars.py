@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -12,7 +13,7 @@ from turnpoint.core import topics
 from turnpoint.core.algorithms import BarTuple, ReboundUpdate, SymbolRebounds
 from turnpoint.core.contracts import Bar
 from turnpoint.transform.archive import BarArchive
-from turnpoint.transform.fastpath import Row, fast_rows
+from turnpoint.transform.fastpath import Columns, Row, fast_columns, fast_rows
 from turnpoint.transform.processing import InMessage, Outbox, StateStore, TopicNames, decode, validate_each
 from turnpoint.transform.settings import TransformOptions
 
@@ -20,9 +21,31 @@ _BAR = TypeAdapter(Bar)
 FIELDS = ("symbol", "date", "open", "high", "low", "close", "volume")
 
 
+_YEAR = attrgetter("year")
+
+
 def _payload(row: Row) -> bytes:
     return orjson.dumps(dict(zip(FIELDS, row, strict=True)))
 
+
+class SymbolBars:
+    """The valid bars of one symbol in a batch, in arrival order: whole messages (`Columns`) or single rows."""
+
+    __slots__ = ("columns", "parts")
+
+    def __init__(self) -> None:
+        self.parts: list[tuple[InMessage, Columns | Row]] = []
+        self.columns = True  # every part is a whole message's columns
+
+    def rows(self) -> list[tuple[Row, InMessage]]:
+        out: list[tuple[Row, InMessage]] = []
+        for msg, part in self.parts:
+            if isinstance(part, Columns):
+                out += [((part.symbol, *bar), msg) for bar in zip(
+                    part.days, part.open, part.high, part.low, part.close, part.volume, strict=True)]
+            else:
+                out.append((part, msg))
+        return out
 
 
 class BarsProcessor:
@@ -33,19 +56,27 @@ class BarsProcessor:
         self.names = names
         self.dlq = names.dlq(topics.BARS)
         self._symbols: set[str] = set()
+        self._dates: dict[str, dt.date] = {}
 
-    def valid_bars(self, msgs: list[InMessage], out: Outbox) -> dict[str, list[tuple[Row, InMessage]]]:
+    def valid_bars(self, msgs: list[InMessage], out: Outbox) -> dict[str, SymbolBars]:
         """Validated bars grouped by symbol, in arrival order; everything else dead-lettered."""
-        by_symbol: dict[str, list[tuple[Row, InMessage]]] = {}
+        by_symbol: dict[str, SymbolBars] = {}
         for msg in msgs:
             items = decode(msg, out, self.dlq)
             if items is None:
+                continue
+            key = msg.key.decode("utf-8", "replace") if msg.key else None
+            columns = fast_columns(items, self._symbols, self._dates)
+            if columns is not None and key in (None, columns.symbol):  # the common case: a whole message
+                group = by_symbol.get(columns.symbol)
+                if group is None:
+                    group = by_symbol[columns.symbol] = SymbolBars()
+                group.parts.append((msg, columns))
                 continue
             rows = fast_rows(items, self._symbols)
             if rows is None:
                 rows = [(b.symbol, b.date, b.open, b.high, b.low, b.close, b.volume)
                         for b in validate_each(msg, items, out, self.dlq, _BAR)]
-            key = msg.key.decode("utf-8", "replace") if msg.key else None
             for row in rows:
                 symbol = row[0]
                 if key is not None and symbol != key:
@@ -54,8 +85,9 @@ class BarsProcessor:
                     continue
                 group = by_symbol.get(symbol)
                 if group is None:
-                    group = by_symbol[symbol] = []
-                group.append((row, msg))
+                    group = by_symbol[symbol] = SymbolBars()
+                group.parts.append((msg, row))
+                group.columns = False
         return by_symbol
 
     def state(self, symbol: str, store: StateStore) -> SymbolRebounds:
@@ -73,11 +105,51 @@ class BarsProcessor:
             self.process_symbol(symbol, bars, store, out)
         return out
 
-    def process_symbol(self, symbol: str, bars: list[tuple[Row, InMessage]], store: StateStore, out: Outbox) -> None:
-        n = self.names
-        partition = bars[-1][1].partition
+    def process_symbol(self, symbol: str, group: SymbolBars, store: StateStore, out: Outbox) -> None:
+        partition = group.parts[-1][0].partition
         archive = BarArchive(symbol, store)
         state = self.state(symbol, store)
+        update = self.append(symbol, group, state, archive, out) if group.columns else None
+        if update is None:
+            state, update = self.apply_rows(symbol, group.rows(), state, archive, out)
+        archive.flush(partition)
+        if update.accepted:
+            store.put(symbol, state.to_bytes(), partition)
+
+    def append(
+        self, symbol: str, group: SymbolBars, state: SymbolRebounds, archive: BarArchive, out: Outbox,
+    ) -> ReboundUpdate | None:
+        """The fast path: whole messages whose dates strictly increase after the symbol's last date.
+
+        None, changing nothing, when the bars are anything else (`apply_rows` then takes them).
+        """
+        parts = [cols for _, cols in group.parts if isinstance(cols, Columns)]
+        fields = ("iso", "days", "open", "high", "low", "close", "volume")
+        if len(parts) == 1:
+            iso, days, o, h, lo, c, v = (getattr(parts[0], f) for f in fields)
+        else:
+            iso, days, o, h, lo, c, v = ([x for p in parts for x in getattr(p, f)] for f in fields)
+        ordinals = list(map(dt.date.toordinal, days))
+        update = state.extend(ordinals, o, h, lo, c, v)
+        if update is None:
+            return None
+        archive.put_sorted(ordinals, list(map(_YEAR, days)), list(zip(o, h, lo, c, v, strict=True)))
+        daily = [{"symbol": symbol, "interval": "day", "start": d, "end": d, "open": op, "high": hi, "low": low,
+                  "close": cl, "volume": vol, "bars": 1}
+                 for d, op, hi, low, cl, vol in zip(iso, o, h, lo, c, v, strict=True)]
+        self.emit(symbol, daily, update, out)
+        return update
+
+    def emit(self, symbol: str, daily: list[dict[str, Any]], update: ReboundUpdate, out: Outbox) -> None:
+        n = self.names
+        out.add(n.prices, symbol, [*daily, *update.bars])
+        out.add(n.legs, symbol, update.legs)
+        out.add(n.states, symbol, update.states)
+
+    def apply_rows(
+        self, symbol: str, bars: list[tuple[Row, InMessage]], state: SymbolRebounds, archive: BarArchive, out: Outbox,
+    ) -> tuple[SymbolRebounds, ReboundUpdate]:
+        """Any bars: revisions, redeliveries, disorder, bars older than the state's tail (rebuilt)."""
         tuples: list[BarTuple] = [row[1:] for row, _ in bars]
         update = state.apply(tuples, validated=True)
         if any(r["reason"] == "revision-too-old" for r in update.rejected):
@@ -95,12 +167,8 @@ class BarsProcessor:
             d = day.isoformat()
             daily[d] = {"symbol": symbol, "interval": "day", "start": d, "end": d, "open": o, "high": h,
                         "low": lo, "close": c, "volume": v, "bars": 1}
-        out.add(n.prices, symbol, [*daily.values(), *update.bars])
-        out.add(n.legs, symbol, update.legs)
-        out.add(n.states, symbol, update.states)
-        archive.flush(partition)
-        if update.accepted:
-            store.put(symbol, state.to_bytes(), partition)
+        self.emit(symbol, list(daily.values()), update, out)
+        return state, update
 
     def rebuild(self, symbol: str, archive: BarArchive, tuples: list[BarTuple]) -> tuple[SymbolRebounds, ReboundUpdate]:
         """Run the zigzag over the archived bars before and after this batch; emit the difference."""

@@ -1,7 +1,8 @@
 """A fast path for well-formed bars: plain checks instead of a pydantic model per bar.
 
-`fast_rows` accepts only what `turnpoint.core.contracts.Bar` accepts, with the same values, and answers
-None for anything unusual; the caller then validates item by item with the model, which also produces
+`fast_columns` (a whole message at once, column by column) and `fast_rows` (item by item) accept only
+what `turnpoint.core.contracts.Bar` accepts, with the same values, and answer None for anything unusual;
+the caller then tries the next, and finally validates item by item with the model, which also produces
 the exact error messages for dead letters. tests/unit/transform/test_fastpath.py checks the equivalence
 with hypothesis.
 """
@@ -11,6 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from dataclasses import dataclass
+from itertools import chain, repeat
+from operator import itemgetter, le, lt
 from typing import Any
 
 Row = tuple[str, dt.date, float, float, float, float, float]
@@ -20,6 +24,76 @@ _FIELDS = frozenset({"symbol", "date", "open", "high", "low", "close", "volume",
 _SYMBOL = re.compile(r"^[A-Za-z0-9._^=\-]+$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _NUMBER = frozenset({int, float})  # exact types: bool, a subclass of int, is not a number here
+_SEVEN = itemgetter("symbol", "date", "open", "high", "low", "close", "volume")
+_MAX_DATES = 1 << 16
+
+
+@dataclass(slots=True)
+class Columns:
+    """The bars of one message, column by column: one symbol, ISO date strings, their dates, floats."""
+
+    symbol: str
+    iso: list[str]
+    days: list[dt.date]
+    open: list[float]
+    high: list[float]
+    low: list[float]
+    close: list[float]
+    volume: list[float]
+
+
+def fast_columns(items: list[Any], symbols: set[str], dates: dict[str, dt.date]) -> Columns | None:
+    """Columns of a message whose items are plain bars of one symbol (all seven fields, nothing else).
+
+    None when anything is unusual (an item is not such a dict, several symbols, a value the checks
+    refuse): the caller then goes item by item. `symbols` caches the symbol names and `dates` the
+    date strings already checked against the contract; values are checked a column at a time.
+    """
+    if not items:
+        return None
+    try:
+        rows = list(map(_SEVEN, items))  # KeyError: a field is missing; TypeError: an item is no dict
+        if max(map(len, items)) != len(rows[0]):  # a field beyond the seven (source, or unknown)
+            return None
+        names, iso, o, h, lo, c, v = zip(*rows, strict=True)
+        distinct = set(names)  # TypeError: an unhashable value
+        days = list(map(dates.get, iso))
+    except (KeyError, TypeError):
+        return None
+    if len(distinct) != 1:
+        return None
+    symbol = distinct.pop()
+    if symbol not in symbols:
+        if type(symbol) is not str or not 1 <= len(symbol) <= 32 or not _SYMBOL.match(symbol):
+            return None
+        symbols.add(symbol)
+    if None in days:
+        if len(dates) >= _MAX_DATES:
+            dates.clear()
+        for date in set(iso):
+            if date in dates:
+                continue
+            if type(date) is not str or len(date) != 10 or not _DATE.match(date):
+                return None
+            try:
+                dates[date] = dt.date.fromisoformat(date)
+            except ValueError:
+                return None
+        days = list(map(dates.__getitem__, iso))
+    kinds = set(map(type, chain(o, h, lo, c, v)))
+    if not kinds <= _NUMBER:
+        return None
+    columns = [list(o), list(h), list(lo), list(c), list(v)]
+    if int in kinds:
+        columns = [list(map(float, x)) for x in columns]
+    o, h, lo, c, v = columns
+    # as fast_rows: 0 < low <= high < inf, 0 < open, close < inf, 0 <= volume < inf (NaN fails them all)
+    zero, inf = repeat(0.0), repeat(math.inf)
+    if not (all(map(lt, zero, lo)) and all(map(le, lo, h)) and all(map(lt, h, inf))
+            and all(map(lt, zero, o)) and all(map(lt, o, inf)) and all(map(lt, zero, c))
+            and all(map(lt, c, inf)) and all(map(le, zero, v)) and all(map(lt, v, inf))):
+        return None
+    return Columns(symbol, list(iso), days, o, h, lo, c, v)
 
 
 def fast_rows(items: list[Any], symbols: set[str]) -> list[Row] | None:

@@ -45,17 +45,22 @@ def aggregate(
     _, last = period_of(kind, start)
     a = bisect_left(dates, start)
     b = bisect_right(dates, last)
-    agg = list(prefix) if prefix is not None and prefix[0] == start else None
-    for k in range(a, b):
-        if agg is None:
-            agg = [start, dates[k], o[k], h[k], lo[k], c[k], v[k], 1]
-        else:
-            agg[1] = dates[k]
-            if h[k] > agg[3]:
-                agg[3] = h[k]
-            if lo[k] < agg[4]:
-                agg[4] = lo[k]
-            agg[5] = c[k]
-            agg[6] += v[k]
-            agg[7] += 1
+    if prefix is not None and prefix[0] == start:
+        agg = list(prefix)
+    elif a < b:
+        agg = [start, dates[a], o[a], h[a], lo[a], c[a], v[a], 1]
+        a += 1
+    else:
+        return None
+    if a < b:
+        # the same values as a bar-by-bar fold: the first maximum/minimum, volumes added in date order
+        high, low = max(h[a:b]), min(lo[a:b])
+        if high > agg[3]:
+            agg[3] = high
+        if low < agg[4]:
+            agg[4] = low
+        volume = agg[6]
+        for x in v[a:b]:
+            volume += x
+        agg[1], agg[5], agg[6], agg[7] = dates[b - 1], c[b - 1], volume, agg[7] + b - a
     return agg
