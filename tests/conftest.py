@@ -93,20 +93,10 @@ def database_url(pg_server: dict[str, object]) -> str:
 @pytest.fixture
 def fresh_database(database_url: str) -> Iterator[str]:
     """A new empty database for one test, dropped afterwards; yields its URL."""
-    import psycopg
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+    from support.databases import scratch_database
 
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = make_conninfo(database_url, dbname="postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_conninfo(database_url, dbname=name)
-    assert conninfo_to_dict(url)["dbname"] == name
-    try:
+    with scratch_database(database_url) as url:
         yield url
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -2,32 +2,24 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import psycopg
 import pytest
 from integration.api.api_seed import api_settings, migrate, seed
-from psycopg.conninfo import make_conninfo
+from support.databases import scratch_database
+
 from turnpoint.api.app import build_app
 
 
 @pytest.fixture(scope="module")
 def seeded_url(database_url: str) -> Iterator[str]:
-    name = f"api_{uuid.uuid4().hex[:10]}"
-    admin = make_conninfo(database_url, dbname="postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_conninfo(database_url, dbname=name)
-    try:
+    with scratch_database(database_url, "api") as url:
         migrate(url)
         with psycopg.connect(url) as conn:
             seed(conn)
         yield url
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module")

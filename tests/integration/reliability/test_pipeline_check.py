@@ -9,12 +9,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import random
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+from support.databases import scratch_database
 from support.pipeline_check import (
     Inputs,
     check_database,
@@ -23,6 +23,7 @@ from support.pipeline_check import (
     revisions,
     run_batch,
 )
+
 from turnpoint.core.dates import trading_days
 
 pytestmark = pytest.mark.integration
@@ -64,16 +65,11 @@ def _fill_from_batch(url: str, inputs: Inputs, work: Path) -> None:
 @pytest.fixture(scope="module")
 def template(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Inputs, dict[str, int], Path]]:
     """A database holding the batch result of the inputs, filled once; each test damages a copy of it."""
-    from psycopg.conninfo import make_conninfo
+    from psycopg.conninfo import conninfo_to_dict
 
     from turnpoint.loader.migrations import migrate
 
-    name = f"t_check_{uuid.uuid4().hex[:10]}"
-    admin = make_conninfo(database_url, dbname="postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_conninfo(database_url, dbname=name)
-    try:
+    with scratch_database(database_url, "t_check") as url:
         migrate(url)
         work = tmp_path_factory.mktemp("check")
         rng = random.Random(11)
@@ -84,27 +80,15 @@ def template(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         inputs.add_readings(reading_rows(["s/1", "s/2"], dt.datetime(2024, 1, 1, tzinfo=dt.UTC), 40, 24, rng))
         _fill_from_batch(url, inputs, work)
         counts = check_database(url, inputs, work / "check", TZ)
-        yield name, inputs, counts, work / "check"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        yield str(conninfo_to_dict(url)["dbname"]), inputs, counts, work / "check"
 
 
 @pytest.fixture
 def filled(template: tuple[str, Inputs, dict[str, int], Path],
            database_url: str) -> Iterator[tuple[str, Inputs, Path]]:
-    from psycopg.conninfo import make_conninfo
-
     source, inputs, _, batch_dir = template
-    name = f"t_copy_{uuid.uuid4().hex[:10]}"
-    admin = make_conninfo(database_url, dbname="postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
-    try:
-        yield make_conninfo(database_url, dbname=name), inputs, batch_dir
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(database_url, "t_copy", template=source) as url:
+        yield url, inputs, batch_dir
 
 
 def test_equal_tables_pass_and_every_table_is_compared(template: tuple[str, Inputs, dict[str, int], Path]) -> None:
