@@ -10,6 +10,7 @@ Blank lines/rows are the one documented exception: they are no record and are sk
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import os
 from pathlib import Path
@@ -88,7 +89,7 @@ def _xor(body: bytes) -> bytes:
 @pytest.mark.parametrize("protocol", sorted(PORTS))
 def test_serial_frames_are_accepted_or_dead_lettered_exactly(protocol: str) -> None:
     cfg = PORTS[protocol]
-    seen = {"sent": 0, "blank": 0}
+    seen = {"sent": 0, "blank": 0, "accepted": 0, "dead_lettered": 0}
 
     @FUZZ
     @given(frame=_frame(protocol))
@@ -104,11 +105,15 @@ def test_serial_frames_are_accepted_or_dead_lettered_exactly(protocol: str) -> N
             return
         seen["sent"] += 1
         assert len(sink.readings) + len(sink.dead) == 1, (frame, sink.readings, sink.dead)
+        seen["accepted"] += len(sink.readings)
+        seen["dead_lettered"] += len(sink.dead)
         for item in sink.readings:
             Reading.model_validate(item)
 
     run()
-    assert seen["sent"] > EXAMPLES // 2
+    print(f"\nserial {protocol}: {seen}")
+    assert seen["accepted"] + seen["dead_lettered"] == seen["sent"] > EXAMPLES // 2
+    assert seen["accepted"] > 0 and seen["dead_lettered"] > 0, "both outcomes must be exercised"
 
 
 def _blank_after_decode(frame: bytes, cfg: PortConfig) -> bool:
@@ -131,9 +136,26 @@ def _blank_after_decode(frame: bytes, cfg: PortConfig) -> bool:
 
 
 cells = st.one_of(numbers, junk, instants)
+prices = st.floats(min_value=0.01, max_value=1e7).map(lambda x: round(x, 4))
+
+
+def _bar(symbol: str, day: Any, four: list[float], volume: float) -> dict[str, Any]:
+    low, open_, close, high = sorted(four)
+    return {"symbol": symbol, "date": day.isoformat(), "open": open_, "high": high, "low": low, "close": close,
+            "volume": volume}
+
+
+# valid bars, and valid bars with one field replaced by junk: random cells alone are almost never a valid bar,
+# so without these the accepting path (and the checks right at its edge) would hardly run
+plausible_bars = st.builds(_bar, st.sampled_from(["AAA", "005930", "BRK.B"]), st.dates(),
+                           st.lists(prices, min_size=4, max_size=4), st.floats(0, 1e12))
+near_bars = st.tuples(plausible_bars, st.sampled_from(list(Bar.model_fields)[:7]),
+                      st.one_of(cells, st.none(), st.floats(), st.integers(-2**63, 2**63 - 1))).map(
+    lambda t: {**t[0], t[1]: t[2]})
 bar_rows = st.lists(st.one_of(
     st.tuples(st.sampled_from(["AAA", "005930", "", "a b", "x" * 40, "Ω"]), instants.map(lambda s: s[:10]),
               numbers, numbers, numbers, numbers, numbers).map(list),
+    st.one_of(plausible_bars, near_bars).map(lambda b: ["" if v is None else str(v) for v in b.values()]),
     st.lists(cells, max_size=9)), min_size=1, max_size=30)
 reading_rows = st.lists(st.one_of(
     st.tuples(st.sampled_from(["s/1", "", "x" * 201, "plant/ü"]), instants, numbers).map(list),
@@ -155,7 +177,7 @@ def _write(tmp: Path, header: list[str], rows: list[list[str]]) -> tuple[Path, i
 
 @pytest.mark.parametrize("kind", ["market", "readings"])
 def test_csv_rows_are_accepted_or_rejected_exactly(kind: str, tmp_path: Path) -> None:
-    totals = {"rows": 0}
+    totals = {"rows": 0, "accepted": 0, "rejected": 0}
     header = ["symbol", "date", "open", "high", "low", "close", "volume"] if kind == "market" else ["series", "ts", "value"]
     reader, model, strategy = ((read_bars, Bar, bar_rows) if kind == "market" else (read_readings, Reading, reading_rows))
 
@@ -171,9 +193,13 @@ def test_csv_rows_are_accepted_or_rejected_exactly(kind: str, tmp_path: Path) ->
         for item in accepted:
             model.model_validate(item)
         totals["rows"] += sent
+        totals["accepted"] += len(accepted)
+        totals["rejected"] += len(rejected)
 
     run()
-    assert totals["rows"] >= EXAMPLES
+    print(f"\ncsv {kind}: {totals}")
+    assert totals["accepted"] + totals["rejected"] == totals["rows"] >= EXAMPLES
+    assert totals["accepted"] > 0 and totals["rejected"] > 0, "both outcomes must be exercised"
 
 
 json_values = st.recursive(
@@ -182,15 +208,22 @@ json_values = st.recursive(
 reading_like = st.fixed_dictionaries({"series": st.one_of(st.just("s/1"), junk), "ts": instants,
                                       "value": st.one_of(st.floats(), st.text(max_size=5), st.none())},
                                      optional={"unit": junk, "extra": json_values})
-count_like = st.fixed_dictionaries({"camera": junk, "period_start": instants, "period_end": instants,
-                                    "people": st.one_of(st.integers(-2**63, 2**63 - 1), st.floats()),
-                                    "vehicle": st.one_of(st.integers(-2**63, 2**63 - 1), st.floats())})
+count_like = st.one_of(
+    st.fixed_dictionaries({"camera": junk, "period_start": instants, "period_end": instants,
+                           "people": st.one_of(st.integers(-2**63, 2**63 - 1), st.floats()),
+                           "vehicle": st.one_of(st.integers(-2**63, 2**63 - 1), st.floats())}),
+    # valid periods: random instants are almost never ordered and aware together
+    st.tuples(st.sampled_from(["gate-1", "lobby/cam 2", ""]),
+              st.datetimes(timezones=st.timezones()), st.timedeltas(dt.timedelta(0), dt.timedelta(days=2)),
+              st.integers(-2, 10**6), st.integers(-2, 10**6)).map(
+        lambda t: {"camera": t[0], "period_start": t[1].isoformat(), "period_end": (t[1] + t[2]).isoformat(),
+                   "people": t[3], "vehicle": t[4]}))
 
 
 @pytest.mark.parametrize("model", [Reading, Count, Bar], ids=lambda m: m.__name__)
 def test_http_bodies_are_accepted_or_refused_with_4xx(model: type) -> None:
     outcomes = {"accepted": 0, "refused": 0}
-    shaped = reading_like if model is Reading else count_like
+    shaped = {Reading: reading_like, Count: count_like, Bar: st.one_of(plausible_bars, near_bars)}[model]
 
     @FUZZ
     @given(body=st.one_of(st.binary(max_size=80), json_values.map(orjson.dumps),
@@ -211,4 +244,6 @@ def test_http_bodies_are_accepted_or_refused_with_4xx(model: type) -> None:
             model.model_validate(r)
 
     run()
+    print(f"\nhttp {model.__name__}: {outcomes}")
     assert outcomes["accepted"] + outcomes["refused"] >= EXAMPLES
+    assert outcomes["accepted"] > 0 and outcomes["refused"] > 0, "both outcomes must be exercised"

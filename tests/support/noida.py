@@ -56,7 +56,17 @@ class Noida:
                 self.proc.wait(5)
         self.proc = None
 
-    def count(self, index: str) -> int:
-        httpx.post(f"{self.url}/{index}/_refresh", timeout=10)
-        r = httpx.get(f"{self.url}/{index}/_count", timeout=10)
+    def count(self, index: str, attempts: int = 5) -> int:
+        """Documents in `index` after a refresh. The server can be slow to answer while a writer re-indexes a
+        large backlog into it, so a timeout is retried (with a longer pause each time) before it is raised."""
+        for attempt in range(1, attempts):
+            try:
+                return self._count(index)
+            except httpx.TimeoutException:
+                time.sleep(2 * attempt)
+        return self._count(index)
+
+    def _count(self, index: str) -> int:
+        httpx.post(f"{self.url}/{index}/_refresh", timeout=60)
+        r = httpx.get(f"{self.url}/{index}/_count", timeout=60)
         return int(r.json().get("count", 0)) if r.status_code == 200 else 0
