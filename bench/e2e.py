@@ -101,9 +101,9 @@ def main() -> None:
     ap.add_argument("--symbols", type=int)
     ap.add_argument("--days", type=int)
     ap.add_argument("--live-seconds", type=float)
-    ap.add_argument("--counts", action="store_true",
-                    help="also POST CCTV counts every second (the transform currently crash-loops on them: "
-                         "docs/reliability.md, bug 6)")
+    ap.add_argument("--counts", action=argparse.BooleanOptionalAction, default=True,
+                    help="POST 4 CCTV counts every second during the live phase; they become readings "
+                         "(<camera>/people, <camera>/vehicle) that the check includes (default: on)")
     ap.add_argument("--no-check", action="store_true", help="skip the row-for-row check against turnpoint batch")
     args = ap.parse_args()
     symbols = args.symbols or (200 if args.quick else 2000)
@@ -156,6 +156,7 @@ def main() -> None:
         feed = SerialFeed(device, live_s)
         counts = HttpFeeder(stack.url("ingest"), token)
         n_counts = 0
+        count_readings: list[dict[str, object]] = []
         t1 = time.monotonic()
         feed.start()
         fresh_probe = Freshness(stack, feed)
@@ -166,9 +167,13 @@ def main() -> None:
                 time.sleep(0.5)
                 continue
             p = start + dt.timedelta(minutes=15 * n_counts)
-            counts.post("/v1/counts", [{"camera": f"gate-{g}", "period_start": p.isoformat(),
-                                        "period_end": (p + dt.timedelta(minutes=15)).isoformat(),
-                                        "people": g + n_counts % 7, "vehicle": n_counts % 3} for g in range(4)])
+            batch = [{"camera": f"gate-{g}", "period_start": p.isoformat(),
+                      "period_end": (p + dt.timedelta(minutes=15)).isoformat(),
+                      "people": g + n_counts % 7, "vehicle": n_counts % 3} for g in range(4)]
+            counts.post("/v1/counts", batch)
+            # what the transform derives from them: one reading per camera and kind at the period start
+            count_readings.extend({"series": f"{c['camera']}/{kind}", "ts": c["period_start"], "value": c[kind]}
+                                  for c in batch for kind in ("people", "vehicle"))
             n_counts += 4
             time.sleep(1)
         fresh_probe.join(180)
@@ -176,6 +181,7 @@ def main() -> None:
         stack.wait_idle(timeout=1800)
         live_total_s = time.monotonic() - t1
         inputs.add_readings(feed.rows)
+        inputs.add_readings(count_readings)
         readings_per_s = len(feed.rows) / live_total_s
         peaks = stack.peak_rss_mb()
         checked: dict[str, int] | str = "skipped"
