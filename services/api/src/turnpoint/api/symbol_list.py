@@ -14,7 +14,9 @@ Plans (see migration 0002_api_read_indexes):
 - `sort=symbol`: the symbol primary key in order, the state by its primary key.
 - a rebound-state column: an ordered scan of `rebound_state (gtype, <column>, symbol)` from the cursor,
   joined to `symbol` by primary key, stopped by the LIMIT. Symbols without a state for the gtype are a
-  second statement (`build_tail`), run only when the first ran out of rows.
+  second statement (`build_tail`), run only when the first ran out of rows. A market filter tests the
+  state's own copy of the market (migration 0007), so market + direction + pct_from_pivot range sorted by
+  pct_from_pivot is one range of `rebound_state (gtype, market, direction, pct_from_pivot, symbol)`.
 - a latest-bar column (open ... volume): an ordered scan of `latest_bar (<column>, symbol)` from the cursor,
   joined to `symbol` by primary key, stopped by the LIMIT. Symbols without a latest bar are a second
   statement (`build_tail`), run only when the first ran out of rows.
@@ -95,10 +97,12 @@ class _Sql:
         return f"${len(self.args)}"
 
 
-def _symbol_filters(f: SymbolFilter, sql: _Sql) -> list[str]:
+def _symbol_filters(f: SymbolFilter, sql: _Sql, market: str = "s.market") -> list[str]:
+    """`market` is the column tested: `st.market` (the same value, kept on the state by the database,
+    migration 0007) when the scan is over rebound_state, so the market joins the index range."""
     where: list[str] = []
     if f.market is not None:
-        where.append(f"s.market = {sql.arg(f.market)}")
+        where.append(f"{market} = {sql.arg(f.market)}")
     if f.q:
         pattern = sql.arg(_like_pattern(f.q))
         where.append(f"(s.symbol ILIKE {pattern} OR s.name ILIKE {pattern})")
@@ -159,7 +163,7 @@ def _by_state(f: SymbolFilter, limit: int, after: list[Any] | None) -> tuple[str
     """An ordered scan of rebound_state (gtype, column, symbol) from the cursor; only rows with a state."""
     sql = _Sql(f.gtype)
     col, kind = f.sort, STATE_SORTS[f.sort]
-    where = ["st.gtype = $1", *_state_filters(f, sql), *_symbol_filters(f, sql)]
+    where = ["st.gtype = $1", *_state_filters(f, sql), *_symbol_filters(f, sql, market="st.market")]
     if after is not None:
         value = _typed(after[0], kind)
         where.append(f"(st.{col}, st.symbol) {'<' if f.desc else '>'} ({sql.arg(value)}::{kind}, {sql.arg(after[1])})")
