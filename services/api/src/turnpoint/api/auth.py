@@ -35,7 +35,7 @@ class TokenVerifier:
         hit = self._cache.get(digest)
         if hit is not None and now - hit[0] < self.cache_seconds:
             return hit[1]
-        scopes = await self.db.fetchval(LOOKUP, digest)
+        scopes = await self.db.fetchval(LOOKUP, digest, generic=True)
         if len(self._cache) >= CACHE_MAX:
             self._cache.clear()
         self._cache[digest] = (now, list(scopes) if scopes is not None else None)

@@ -45,9 +45,35 @@ STATEMENT_CACHE_SIZE = 1024
 async def _keep_session(connection: asyncpg.Connection) -> None:
     """Pool release hook: nothing to undo, so no reset query (asyncpg's default costs a round trip per request).
 
-    The API never changes session state (no SET, LISTEN, advisory locks, cursors or temporary tables); an open
-    transaction is still rolled back by asyncpg before this hook runs.
+    The API changes one session setting, `plan_cache_mode`, and `PlanConnection` tracks it per connection
+    (a reset would undo it behind the tracker's back); otherwise no SET, LISTEN, advisory locks, cursors or
+    temporary tables. An open transaction is still rolled back by asyncpg before this hook runs.
     """
+
+
+class PlanConnection(asyncpg.Connection):
+    """A connection that knows its `plan_cache_mode`, so a statement can ask for PostgreSQL's generic plan.
+
+    A prepared statement is re-planned for its parameters on every execution unless PostgreSQL judges the
+    generic plan cheaper, which it never did for the keyset pages of this API (a LIMIT or a range whose
+    size the generic plan cannot know). For those statements the plan is the same for any parameters (an
+    ordered index scan from the cursor, stopped by the LIMIT), and planning was half of the database's CPU
+    for a symbols page (docs/api.md). Statements whose best plan depends on the values (text search, the
+    symbols-without-a-value tails, sorts by a latest-bar column) keep `auto`. The SET costs one round trip,
+    paid only when a connection's previous statement wanted the other mode.
+    """
+
+    _generic = False  # the server's default, `auto`; set per instance when it changes
+
+    async def fetch_planned(self, generic: bool, sql: str, *args: Any) -> list[asyncpg.Record]:
+        if generic is not self._generic:
+            await self.execute(_PLAN_MODES[generic])
+            self._generic = generic
+        rows: list[asyncpg.Record] = await self.fetch(sql, *args)
+        return rows
+
+
+_PLAN_MODES = {True: "SET plan_cache_mode = force_generic_plan", False: "SET plan_cache_mode = auto"}
 
 
 async def create_pool(dsn: str, min_size: int, max_size: int, statement_timeout_ms: int) -> asyncpg.Pool:
@@ -60,6 +86,7 @@ async def create_pool(dsn: str, min_size: int, max_size: int, statement_timeout_
         statement_cache_size=STATEMENT_CACHE_SIZE,
         max_cached_statement_lifetime=0,
         reset=_keep_session,
+        connection_class=PlanConnection,
         server_settings={
             "application_name": "turnpoint-api",
             "statement_timeout": str(statement_timeout_ms),
@@ -106,21 +133,20 @@ class Database:
             field, detail = "parameter", f"a value was refused by the database: {exc}"
             raise InvalidParameter(field, detail) from exc
 
-    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+    async def fetch(self, sql: str, *args: Any, generic: bool = False) -> list[asyncpg.Record]:
+        """`generic=True` for a statement whose plan is the same for any parameters (see `PlanConnection`)."""
         pool = await self._ensure()
-        async with self._translate():
-            rows: list[asyncpg.Record] = await pool.fetch(sql, *args)
+        async with self._translate(), pool.acquire() as connection:
+            rows: list[asyncpg.Record] = await connection.fetch_planned(generic, sql, *args)
             return rows
 
-    async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
-        pool = await self._ensure()
-        async with self._translate():
-            return await pool.fetchrow(sql, *args)
+    async def fetchrow(self, sql: str, *args: Any, generic: bool = False) -> asyncpg.Record | None:
+        rows = await self.fetch(sql, *args, generic=generic)
+        return rows[0] if rows else None
 
-    async def fetchval(self, sql: str, *args: Any) -> Any:
-        pool = await self._ensure()
-        async with self._translate():
-            return await pool.fetchval(sql, *args)
+    async def fetchval(self, sql: str, *args: Any, generic: bool = False) -> Any:
+        rows = await self.fetch(sql, *args, generic=generic)
+        return rows[0][0] if rows else None
 
     async def ping(self) -> tuple[bool, dict[str, Any]]:
         try:

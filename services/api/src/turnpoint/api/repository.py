@@ -108,12 +108,12 @@ class Repository:
         self.db = db
 
     async def require_symbol(self, symbol: str) -> None:
-        if not await self.db.fetchval(SYMBOL_KNOWN, symbol):
+        if not await self.db.fetchval(SYMBOL_KNOWN, symbol, generic=True):
             msg = f"symbol {symbol!r} is unknown; GET /v1/symbols lists the known ones"
             raise NotFound(msg)
 
     async def require_series(self, series: str) -> None:
-        if not await self.db.fetchval(SERIES_KNOWN, series):
+        if not await self.db.fetchval(SERIES_KNOWN, series, generic=True):
             msg = f"series {series!r} is unknown; GET /v1/series lists the known ones"
             raise NotFound(msg)
 
@@ -121,7 +121,8 @@ class Repository:
                    token: str | None) -> dict[str, Any]:
         kind = f"bars:{interval}"
         last = cursor.decode(token, kind, [cursor.as_date])[0] if token else None
-        rows = await self.db.fetch(BARS, symbol, interval, _after(lo or DATE_MIN, last), hi or DATE_MAX, limit + 1)
+        rows = await self.db.fetch(BARS, symbol, interval, _after(lo or DATE_MIN, last), hi or DATE_MAX, limit + 1,
+                                   generic=True)
         if not rows and last is None:
             await self.require_symbol(symbol)
         return page(rows, limit, kind, lambda r: [r["start"]])
@@ -130,13 +131,14 @@ class Repository:
                    token: str | None) -> dict[str, Any]:
         kind = f"legs:{gtype}"
         last = cursor.decode(token, kind, [cursor.as_date])[0] if token else None
-        rows = await self.db.fetch(LEGS, symbol, gtype, _after(lo or DATE_MIN, last), hi or DATE_MAX, limit + 1)
+        rows = await self.db.fetch(LEGS, symbol, gtype, _after(lo or DATE_MIN, last), hi or DATE_MAX, limit + 1,
+                                   generic=True)
         if not rows and last is None:
             await self.require_symbol(symbol)
         return page(rows, limit, kind, lambda r: [r["start_date"]])
 
     async def state(self, symbol: str, gtype: str) -> dict[str, Any]:
-        row = await self.db.fetchrow(STATE, symbol, gtype)
+        row = await self.db.fetchrow(STATE, symbol, gtype, generic=True)
         if row is None:
             await self.require_symbol(symbol)
             msg = f"symbol {symbol!r} has no rebound state for gtype {gtype!r} yet (no bars processed)"
@@ -144,7 +146,7 @@ class Repository:
         return dict(row)
 
     async def window(self, symbol: str, gtype: str, days: int) -> dict[str, Any]:
-        row = await self.db.fetchrow(WINDOW, symbol, gtype, days)
+        row = await self.db.fetchrow(WINDOW, symbol, gtype, days, generic=True)
         if row is None or row["n"] == 0:
             await self.require_symbol(symbol)
             msg = f"symbol {symbol!r} has no daily bars yet, so it has no trading-day window"
@@ -164,7 +166,7 @@ class Repository:
             last_start, last_weekday = cursor.decode(token, kind, [cursor.as_date, cursor.as_int])
             if (last_start, last_weekday) >= (start, weekday):
                 start, weekday = last_start, last_weekday
-        rows = await self.db.fetch(STATS, series, period, start, weekday, hi or DATE_MAX, limit + 1)
+        rows = await self.db.fetch(STATS, series, period, start, weekday, hi or DATE_MAX, limit + 1, generic=True)
         if not rows and not token:
             await self.require_series(series)
         return page(rows, limit, kind, lambda r: [r["start"], r["weekday"] or 0])
@@ -227,7 +229,7 @@ async def symbol_page(db: Database, f: symbol_list.SymbolFilter, limit: int, tok
     rows: list[Any] = []
     if not in_tail:
         sql, args = symbol_list.build(f, limit, after)
-        rows = await db.fetch(sql, *args)
+        rows = await db.fetch(sql, *args, generic=symbol_list.generic_plan_fits(f))
     if len(rows) <= limit:
         tail = symbol_list.build_tail(f, limit - len(rows), after[1] if in_tail and after else None)
         if tail is not None:
