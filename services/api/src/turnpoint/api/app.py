@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
@@ -36,6 +37,10 @@ def build_app(settings: ApiSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await db.open()
+        if settings.api.freeze_heap:
+            # the startup heap (FastAPI, pydantic models, asyncpg) is permanent: out of the collector's way
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:
