@@ -18,7 +18,7 @@ class ApiOptions(BaseModel):
     pool_min_size: int = Field(default=2, ge=0)
     pool_max_size: int = Field(default=10, ge=1)
     statement_timeout_ms: int = Field(default=5000, ge=100)
-    freeze_heap: bool = True  # gc.freeze() the startup heap (docs/api.md)
+    freeze_heap: bool = Field(default=True, description="gc.freeze() the startup heap once the pool is open (docs/api.md)")
 
 
 class ApiSettings(TurnpointSettings):
