@@ -156,43 +156,88 @@ def _tokens():  # type: ignore[no-untyped-def]
     return TokenStore(_settings().dsn())
 
 
+EXPIRES_IN_OPT = typer.Option(None, "--expires-in", help="Lifetime: 90d, 12h, 30m, 2w (default: never expires).")
+EXPIRES_AT_OPT = typer.Option(None, "--expires-at",
+                              help="Expiry: an ISO date (midnight UTC) or date-time with offset, e.g. 2027-03-01T09:00+09:00.")
+
+
+def _token_call(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    from turnpoint.ingest.errors import TokenError
+
+    try:
+        return fn(*args, **kwargs)
+    except TokenError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _expiry(expires_in: str | None, expires_at: str | None):  # type: ignore[no-untyped-def]
+    import datetime as dt
+
+    from turnpoint.ingest.tokens import expiry
+
+    return _token_call(expiry, expires_in, expires_at, dt.datetime.now(dt.UTC))
+
+
+def _until(when) -> str:  # type: ignore[no-untyped-def]
+    return f"; it expires at {when.isoformat()}" if when is not None else "; it never expires"
+
+
 @token_app.command("create")
 def token_create(
     name: str = typer.Argument(..., help="A unique name (the team or client)."),
     scope: list[str] = SCOPE_OPT,
+    expires_in: str | None = EXPIRES_IN_OPT,
+    expires_at: str | None = EXPIRES_AT_OPT,
 ) -> None:
     """Create a token and print it ONCE (only its sha256 is stored)."""
-    from turnpoint.ingest.errors import TokenError
-
-    try:
-        token = _tokens().create(name, scope)
-    except TokenError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+    when = _expiry(expires_in, expires_at)
+    token = _token_call(_tokens().create, name, scope, when)
     typer.echo(token)
-    typer.echo(f"token {name!r} created with scopes {', '.join(scope)}; it is shown only now", err=True)
+    typer.echo(f"token {name!r} created with scopes {', '.join(scope)}{_until(when)}; it is shown only now",
+               err=True)
+
+
+@token_app.command("rotate")
+def token_rotate(
+    name: str = typer.Argument(..., help="The token's name."),
+    grace: str = typer.Option("24h", "--grace", help="How long the old secret stays valid: 24h, 7d, 30m."),
+    expires_in: str | None = EXPIRES_IN_OPT,
+    expires_at: str | None = EXPIRES_AT_OPT,
+) -> None:
+    """Give a token a new secret (printed ONCE); the old one keeps working for the grace period.
+
+    Without --expires-in/--expires-at the token keeps its lifetime (90 days from creation -> 90 days from now).
+    """
+    from turnpoint.ingest.tokens import parse_duration
+
+    period = _token_call(parse_duration, grace)
+    when = _expiry(expires_in, expires_at)
+    token = _token_call(_tokens().rotate, name, period, when)
+    typer.echo(token)
+    typer.echo(f"token {name!r} rotated; the previous secret stays valid for {grace}; the new one is shown only now",
+               err=True)
 
 
 @token_app.command("revoke")
 def token_revoke(name: str = typer.Argument(..., help="The token's name.")) -> None:
     """Revoke a token (requests with it are refused within seconds)."""
-    from turnpoint.ingest.errors import TokenError
-
-    try:
-        _tokens().revoke(name)
-    except TokenError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+    _token_call(_tokens().revoke, name)
     typer.echo(f"token {name!r} revoked", err=True)
 
 
 @token_app.command("list")
 def token_list() -> None:
-    """List tokens: name, scopes, created, revoked (never the token)."""
+    """List tokens, one a line, tab-separated: name, scopes, created, expires, last used, revoked ('-': none).
+
+    Never the secret. Last use is what the write API saw (at most a minute stale).
+    """
+    def iso(when) -> str:  # type: ignore[no-untyped-def]
+        return when.isoformat() if when is not None else "-"
+
     for t in _tokens().list():
-        revoked = t.revoked_at.isoformat() if t.revoked_at else "-"
-        created = t.created_at.isoformat() if t.created_at else "-"
-        typer.echo(f"{t.name}\t{','.join(t.scopes)}\t{created}\t{revoked}")
+        typer.echo(f"{t.name}\t{','.join(t.scopes)}\t{iso(t.created_at)}\t{iso(t.expires_at)}\t"
+                   f"{iso(t.last_used_at)}\t{iso(t.revoked_at)}")
 
 
 if __name__ == "__main__":  # pragma: no cover

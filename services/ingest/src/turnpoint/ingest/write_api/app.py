@@ -146,6 +146,9 @@ def build_app(settings: IngestSettings, service: IngestService | None = None) ->
                           {"Retry-After": "5"}) from None
         if info is None:
             raise Problem(401, "Unauthorized", "the token is unknown or revoked", {"WWW-Authenticate": "Bearer"})
+        if info.expired():
+            raise Problem(401, "Token expired", info.expired_detail(),
+                          {"WWW-Authenticate": 'Bearer error="invalid_token", error_description="token expired"'})
         if scope not in info.scopes:
             raise Problem(403, "Forbidden", f"the token {info.name!r} lacks the scope {scope!r}")
         return info
