@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from typing import Any
 
@@ -23,7 +24,9 @@ def items(draw: st.DrawFn) -> dict[str, Any]:
     lo, hi = sorted((draw(prices), draw(prices)))
     item: dict[str, Any] = {
         "symbol": draw(st.sampled_from(["AAPL", "005930", "BRK.B", "^KS11"])),
-        "date": draw(st.dates()).isoformat(),
+        "date": draw(st.one_of(st.dates(), st.sampled_from([dt.date(9999, 12, 31), dt.date(999, 12, 31),
+                                                                    dt.date(1000, 1, 1), dt.date(2999, 12, 31),
+                                                                    dt.date(3000, 1, 1)]))).isoformat(),
         "open": draw(st.floats(min_value=lo, max_value=hi)), "high": hi, "low": lo,
         "close": draw(st.floats(min_value=lo, max_value=hi)),
     }
@@ -38,13 +41,14 @@ def items(draw: st.DrawFn) -> dict[str, Any]:
         elif kind == "symbol":
             item["symbol"] = draw(st.one_of(st.sampled_from(["", "a b", "x" * 33, 7]), st.text(max_size=4)))
         elif kind == "date":
-            item["date"] = draw(st.sampled_from(["2024-02-30", "2024-1-2", "2024-01-02T00:00:00", "20240102", 20240102]))
+            item["date"] = draw(st.sampled_from(["9999-12-31", "0999-12-31", "2024-02-30", "2024-1-2", "2024-01-02T00:00:00", "20240102", 20240102]))
         elif kind == "extra":
             item["extra"] = 1
         elif kind == "missing":
             item.pop(draw(st.sampled_from(["symbol", "date", "open", "high", "low", "close", "volume"])), None)
         else:
-            item["source"] = draw(st.one_of(st.none(), st.text(max_size=3), st.integers()))
+            item["source"] = draw(st.one_of(st.none(), st.text(max_size=3), st.integers(),
+                                            st.sampled_from(["x" * 201, "a\x00b", "tab\t", "\x85"])))
     return item
 
 

@@ -9,6 +9,7 @@ Validation is strict at every boundary: unknown fields are rejected, timestamps 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -23,22 +24,69 @@ Interval = Literal["day", "week", "month"]
 Direction = Literal["up", "down"]
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
+MIN_YEAR, MAX_YEAR = 1000, 2999
+"""Valid dates and instants lie in these years (SPEC section 2); anything outside is invalid input."""
+MIN_DATE, MAX_DATE = dt.date(MIN_YEAR, 1, 1), dt.date(MAX_YEAR, 12, 31)
+SERIES_MAX = 200
+"""A series name's longest length (SPEC section 2)."""
+COUNT_SERIES: tuple[str, ...] = ("people", "vehicle")
+"""A camera's counts become the readings ``<camera>/people`` and ``<camera>/vehicle``."""
+CAMERA_MAX = SERIES_MAX - 1 - max(map(len, COUNT_SERIES))
+"""A camera's longest name: its derived series must still be a valid series name (192)."""
+LABEL_MAX = 200
+"""Free text on input records (source, symbol names, markets, designations)."""
+UNIT_MAX = 64
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def check_date(value: dt.date) -> dt.date:
+    """`value` if it lies in the years 1000-2999, else ValueError saying so."""
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        msg = f"date {value.isoformat()} is outside the years {MIN_YEAR}-{MAX_YEAR}"
+        raise ValueError(msg)
+    return value
+
+
+def check_instant(value: dt.datetime) -> dt.datetime:
+    """`value` in UTC if it has an offset and lies in the years 1000-2999 (in UTC), else ValueError."""
     if value.tzinfo is None or value.utcoffset() is None:
         msg = "timestamp has no UTC offset; send ISO-8601 with an offset or Z"
         raise ValueError(msg)
     try:
-        return value.astimezone(dt.UTC)
+        utc = value.astimezone(dt.UTC)
     except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 lies before the first representable instant
-        msg = "timestamp is outside the representable range once converted to UTC"
-        raise ValueError(msg) from None
+        utc = None
+    if utc is None or not MIN_YEAR <= utc.year <= MAX_YEAR:
+        msg = f"timestamp {value.isoformat()} is outside the years {MIN_YEAR}-{MAX_YEAR} (UTC)"
+        raise ValueError(msg)
+    return utc
 
 
-AwareDatetime = Annotated[dt.datetime, AfterValidator(_aware)]
-Finite = Annotated[float, Field(allow_inf_nan=False)]
-Price = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-SeriesName = Annotated[str, Field(min_length=1, max_length=200)]
+def check_text(value: str) -> str:
+    """`value` if it holds no NUL or other control character (C0, DEL, C1), else ValueError."""
+    bad = _CONTROL.search(value)
+    if bad is not None:
+        msg = f"control character U+{ord(bad.group()):04X} at position {bad.start()} is not allowed"
+        raise ValueError(msg)
+    return value
+
+
+AwareDatetime = Annotated[dt.datetime, AfterValidator(check_instant)]
+"""An instant with an offset in the years 1000-2999, normalised to UTC."""
+Date = Annotated[dt.date, AfterValidator(check_date)]
+"""A calendar date in the years 1000-2999."""
+Finite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+"""A JSON number (an int or a float, never a string or a boolean), finite."""
+Price = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
+Volume = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
+Whole = Annotated[int, Field(strict=True, ge=0)]
+"""A JSON integer >= 0 (not 3.0, not "3", not true)."""
+Text = Annotated[str, AfterValidator(check_text)]
+SeriesName = Annotated[str, Field(min_length=1, max_length=SERIES_MAX), AfterValidator(check_text)]
+CameraName = Annotated[str, Field(min_length=1, max_length=CAMERA_MAX), AfterValidator(check_text)]
 SymbolName = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._^=\-]+$")]
+Label = Annotated[str, Field(max_length=LABEL_MAX), AfterValidator(check_text)]
+Unit = Annotated[str, Field(max_length=UNIT_MAX), AfterValidator(check_text)]
 
 
 class Item(BaseModel):
@@ -51,21 +99,21 @@ class Reading(Item):
     series: SeriesName
     ts: AwareDatetime
     value: Finite
-    unit: str | None = None
-    source: str | None = None
+    unit: Unit | None = None
+    source: Label | None = None
 
 
 class Bar(Item):
     """A daily market bar. Identified by (symbol, date); a later bar for the same key revises it."""
 
     symbol: SymbolName
-    date: dt.date
+    date: Date
     open: Price
     high: Price
     low: Price
     close: Price
-    volume: Annotated[float, Field(ge=0)] = 0.0
-    source: str | None = None
+    volume: Volume = 0.0
+    source: Label | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Bar:
@@ -78,11 +126,11 @@ class Bar(Item):
 class Count(Item):
     """People/vehicle counts of one camera over one period (posted by the CCTV team)."""
 
-    camera: SeriesName
+    camera: CameraName
     period_start: AwareDatetime
     period_end: AwareDatetime
-    people: Annotated[int, Field(ge=0)]
-    vehicle: Annotated[int, Field(ge=0)]
+    people: Whole
+    vehicle: Whole
 
     @model_validator(mode="after")
     def _ordered(self) -> Count:
@@ -96,10 +144,10 @@ class SymbolInfo(Item):
     """Symbol metadata (the legacy company/state tables)."""
 
     symbol: SymbolName
-    name: str = ""
-    market: str = ""
+    name: Label = ""
+    market: Label = ""
     status: Literal["listed", "delisted", "suspended"] = "listed"
-    designations: list[str] = Field(default_factory=list)
+    designations: Annotated[list[Label], Field(max_length=64)] = Field(default_factory=list)
 
 
 class PriceBar(Item):

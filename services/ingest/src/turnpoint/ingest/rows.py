@@ -12,6 +12,16 @@ import math
 import re
 from typing import Any
 
+from turnpoint.core.contracts import (
+    MAX_YEAR,
+    MIN_YEAR,
+    SERIES_MAX,
+    UNIT_MAX,
+    check_date,
+    check_instant,
+    check_text,
+)
+
 SYMBOL_RE = re.compile(r"^[A-Za-z0-9._^=\-]{1,32}$")
 
 
@@ -56,10 +66,15 @@ def parse_date(text: str) -> dt.date:
     if len(s) == 10 and s[4] in "./" and s[7] == s[4]:
         s = f"{s[:4]}-{s[5:7]}-{s[8:]}"
     try:
-        return dt.date.fromisoformat(s)
+        day = dt.date.fromisoformat(s)
     except ValueError:
         reason = "bad-date"
         raise RowError(reason, f"date {text!r} is not a date such as 2024-01-02") from None
+    try:
+        return check_date(day)
+    except ValueError as exc:
+        reason = "bad-date"
+        raise RowError(reason, str(exc)) from None
 
 
 def check_symbol(text: str) -> str:
@@ -86,7 +101,7 @@ def bar_dict(
         o, h, lo, c = float(open_), float(high), float(low), float(close)
         v = float(volume) if volume else 0.0
         if (0 < o < _INF and 0 < lo <= h < _INF and 0 < c < _INF and 0 <= v < _INF
-                and len(date) == 10 and dt.date.fromisoformat(date)):
+                and len(date) == 10 and MIN_YEAR <= dt.date.fromisoformat(date).year <= MAX_YEAR):
             return {"symbol": symbol, "date": date, "open": o, "high": h, "low": lo, "close": c, "volume": v,
                     "source": source}
     except ValueError:
@@ -130,10 +145,10 @@ def parse_instant(text: str) -> dt.datetime:
         reason = "no-offset"
         raise RowError(reason, f"ts {text!r} has no UTC offset; add Z or +09:00")
     try:
-        return ts.astimezone(dt.UTC)
-    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before the first representable instant
+        return check_instant(ts)
+    except ValueError as exc:  # e.g. 9999-12-31T00:00:00Z, or 0001-01-01T00:00:00+01:00 (not representable in UTC)
         reason = "bad-timestamp"
-        raise RowError(reason, f"ts {text!r} is out of range in UTC") from None
+        raise RowError(reason, str(exc)) from None
 
 
 def iso_utc(ts: dt.datetime) -> str:
@@ -142,9 +157,19 @@ def iso_utc(ts: dt.datetime) -> str:
 
 def reading_dict(series: str, ts: str, value: str, unit: str | None, source: str | None) -> dict[str, Any]:
     """A `Reading` as a JSON-ready dict, or RowError."""
-    if not series or len(series) > 200:
+    if not series or len(series) > SERIES_MAX:
         reason = "bad-series"
-        raise RowError(reason, f"series {series!r} must be 1-200 characters")
+        raise RowError(reason, f"series {series!r} must be 1-{SERIES_MAX} characters")
+    try:
+        check_text(series)
+        if unit:
+            check_text(unit)
+    except ValueError as exc:
+        reason = "bad-text"
+        raise RowError(reason, str(exc)) from None
+    if unit and len(unit) > UNIT_MAX:
+        reason = "bad-unit"
+        raise RowError(reason, f"unit must be at most {UNIT_MAX} characters")
     return {
         "series": series,
         "ts": iso_utc(parse_instant(ts)),

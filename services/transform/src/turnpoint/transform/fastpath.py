@@ -17,6 +17,8 @@ from itertools import chain, repeat
 from operator import itemgetter, le, lt
 from typing import Any
 
+from turnpoint.core.contracts import LABEL_MAX, MAX_YEAR, MIN_YEAR
+
 Row = tuple[str, dt.date, float, float, float, float, float]
 """``(symbol, date, open, high, low, close, volume)``"""
 
@@ -76,9 +78,12 @@ def fast_columns(items: list[Any], symbols: set[str], dates: dict[str, dt.date])
             if type(date) is not str or len(date) != 10 or not _DATE.match(date):
                 return None
             try:
-                dates[date] = dt.date.fromisoformat(date)
+                day = dt.date.fromisoformat(date)
             except ValueError:
                 return None
+            if not MIN_YEAR <= day.year <= MAX_YEAR:
+                return None
+            dates[date] = day
         days = list(map(dates.__getitem__, iso))
     kinds = set(map(type, chain(o, h, lo, c, v)))
     if not kinds <= _NUMBER:
@@ -127,6 +132,8 @@ def fast_rows(items: list[Any], symbols: set[str]) -> list[Row] | None:
             day = dt.date.fromisoformat(date)
         except ValueError:
             return None
+        if not MIN_YEAR <= day.year <= MAX_YEAR:
+            return None
         if type(o) not in num or type(h) not in num or type(lo) not in num or type(c) not in num or type(v) not in num:
             return None
         o, h, lo, c, v = float(o), float(h), float(lo), float(c), float(v)
@@ -134,7 +141,7 @@ def fast_rows(items: list[Any], symbols: set[str]) -> list[Row] | None:
         if not (0 < lo <= h < inf and 0 < o < inf and 0 < c < inf and 0 <= v < inf):
             return None
         source = it.get("source")
-        if source is not None and type(source) is not str:
+        if source is not None and (type(source) is not str or len(source) > LABEL_MAX or not source.isprintable()):
             return None
         append((symbol, day, o, h, lo, c, v))
     return rows

@@ -32,6 +32,9 @@ def xor8(data: bytes) -> int:
 
 
 def _float(text: object, name: str) -> float:
+    if isinstance(text, bool):  # a JSON true/false is no number (float(True) would be 1.0)
+        reason = "bad-value"
+        raise LineError(reason, f"{name}: {text!r} is not a number")
     try:
         value = float(text)  # type: ignore[arg-type]
     except (TypeError, ValueError):
