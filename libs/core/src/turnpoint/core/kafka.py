@@ -157,6 +157,26 @@ def end_offsets(consumer: Consumer, partitions: list[TopicPartition], timeout: f
     return ends
 
 
+def committed_offsets(
+    consumer: Consumer, partitions: Iterable[tuple[str, int]], timeout: float = 10.0,
+) -> dict[tuple[str, int], int | None]:
+    """The offsets the consumer's group has committed (None where it never committed), asked of the broker.
+
+    Works for any consumer configured with the group's `group.id`, subscribed or not: it does not join
+    the group. A per-partition error raises KafkaException naming the partition.
+    """
+    tps = [TopicPartition(t, p) for t, p in partitions]
+    if not tps:
+        return {}
+    out: dict[tuple[str, int], int | None] = {}
+    for tp in consumer.committed(tps, timeout=timeout):
+        if tp.error is not None:
+            msg = f"committed offset of {tp.topic}[{tp.partition}]: {tp.error}"
+            raise KafkaException(msg)
+        out[(tp.topic, tp.partition)] = tp.offset if tp.offset >= 0 else None
+    return out
+
+
 def group_lag(settings: KafkaSettings, group_id: str, topic_names: Iterable[str], timeout: float = 10.0) -> int:
     """Messages not yet committed by a consumer group over the given topics (committed offsets vs. ends)."""
     consumer = Consumer({**settings.client_config(), "group.id": group_id, "enable.auto.commit": False,

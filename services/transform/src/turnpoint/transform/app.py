@@ -1,77 +1,33 @@
 """The Faust application: agents over the input topics, state in changelogged tables.
 
 Each agent takes events in batches (`take_events`) and hands them to a Faust-free processor. Table
-writes go straight to the table's store plus one changelog record per key per batch (Faust's own
-`table[key] = v` needs a current event, which batching does not have, and would write the changelog
-once per event). Offsets are committed by Faust after the producer is flushed: at-least-once; the
+writes go through `faust_store.TableStore`; offset continuity (resume, seek-back, watchdog, lag) is
+the `continuity.Continuity` service; every Faust internal used is in `faust_internals`. Offsets are committed by Faust after the producer is flushed: at-least-once; the
 processors are idempotent under redelivery, so a replay after a crash yields identical results.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import faust
-from faust.types import TP, EventT
+from faust.types import EventT
 
 from turnpoint.core import topics
+from turnpoint.core.kafka import committed_offsets, make_consumer
 from turnpoint.core.observability import get_logger
-from turnpoint.transform import metrics
+from turnpoint.transform import faust_internals, metrics
 from turnpoint.transform.bars import BarsProcessor
-from turnpoint.transform.continuity import OffsetGuard
+from turnpoint.transform.continuity import Continuity, Partition
+from turnpoint.transform.faust_store import TableStore
 from turnpoint.transform.processing import InMessage, Outbox, TopicNames
 from turnpoint.transform.publisher import Publisher
 from turnpoint.transform.readings import CountsProcessor, ReadingsProcessor
 from turnpoint.transform.settings import TransformSettings
-
-# Closes every changelog flush in a record batch of its own (see TableStore.flush_changelog).
-SENTINEL_KEY = b"\x00turnpoint:end"
-
-
-class TableStore:
-    """StateStore over a Faust table with bytes keys/values and an explicit changelog partition.
-
-    Changelog records are held back until `write_changelog`, which the agent calls only after the
-    batch's output records were acknowledged by the broker. A crash in between then means outputs
-    without state (the replay recomputes and re-sends them: duplicates of absolute values), never
-    state without outputs (the replay would find nothing new and the outputs would be lost).
-    """
-
-    def __init__(self, table: Any) -> None:
-        self.table = table
-        self.pending: dict[bytes, tuple[int, bytes]] = {}
-
-    def get(self, key: str) -> bytes | None:
-        value = self.table.data.get(key.encode())
-        return bytes(value) if value is not None else None
-
-    def put(self, key: str, value: bytes, partition: int) -> None:
-        k = key.encode()
-        self.table.data[k] = value
-        self.pending[k] = (partition, value)
-
-    async def write_changelog(self, publisher: Publisher) -> None:
-        """Write the batch's changelog records, then one single-record batch per partition touched.
-
-        Tansu (memory storage) reports a partition's high watermark as the base offset of its last record
-        batch plus one, ignoring the batch's other records; Faust's recovery reads a changelog only up to
-        that watermark. Ending every flush with a batch of exactly one record keeps the reported
-        watermark true, so a restarted worker recovers all of its state. Harmless on Apache Kafka.
-        """
-        if not self.pending:
-            return
-        topic = self.table.changelog_topic.get_topic_name()
-        partitions = sorted({p for p, _ in self.pending.values()})
-        for k, (p, v) in self.pending.items():
-            publisher.produce(topic, k, v, p)
-        self.pending.clear()
-        await publisher.flush()
-        for p in partitions:
-            publisher.produce(topic, SENTINEL_KEY, b"", p)
-        await publisher.flush()
-
 
 log = get_logger(__name__)
 
@@ -150,62 +106,39 @@ def build_app(settings: TransformSettings) -> faust.App:
         for reason, n in out.dead.items():
             metrics.DEAD_LETTERS.labels(reason).inc(n)
 
-    guards: dict[str, OffsetGuard] = {}  # by input topic
+    faust_internals.check(app, symbol_state)
+    group_offsets = make_consumer(kafka, group, **{"client.id": f"{kafka.client_id}-transform-offsets"})
+
+    async def committed(partitions: set[Partition]) -> Mapping[Partition, int | None]:
+        """The group's committed offsets, from the broker (whichever worker committed them)."""
+        return await asyncio.get_running_loop().run_in_executor(
+            None, committed_offsets, group_offsets, partitions, 10.0)
+
+    continuity = Continuity(lambda: app.consumer, committed, stall_seconds=opts.stall_seconds,
+                            rebalancing=lambda: bool(app.rebalancing))
+
+    def commit_refused(offsets: Mapping[Any, int]) -> None:
+        for tp, offset in sorted(offsets.items()):
+            metrics.COMMITS_REFUSED.labels(tp.topic).inc()
+            log.warning("offset commit refused by the broker", topic=tp.topic, partition=tp.partition,
+                        offset=offset)
+
+    @app.task
+    async def start_continuity() -> None:
+        """Runs once the tables are recovered (as app timers do)."""
+        faust_internals.watch_commits(app.consumer, commit_refused)
+        await app.add_runtime_dependency(continuity)
 
     @app.on_partitions_revoked.connect
     async def forget_offsets(sender: Any, revoked: Any, **kwargs: Any) -> None:
-        for guard in guards.values():
-            guard.forget()
-
-    async def resume_at(guard: OffsetGuard, partitions: set[tuple[str, int]]) -> None:
-        """Start tracking newly seen partitions at their committed offset (or the log start)."""
-        consumer = app.consumer
-        for topic, partition in guard.unknown(partitions):
-            tp = TP(topic, partition)
-            earliest = (await consumer.earliest_offsets(tp)).get(tp, 0)
-            # Faust's own record of the committed offset (None when nothing, or 0, was committed)
-            committed = getattr(consumer, "_committed_offset", {}).get(tp)
-            guard.start((topic, partition), max(committed or 0, earliest))
-
-    async def seek_back(topic: str, partition: int, offset: int, why: str) -> None:
-        log.warning("input messages went missing inside the consumer; seeking back to reprocess them",
-                    topic=topic, partition=partition, offset=offset, why=why)
-        metrics.SEEKS_BACK.labels(topic, why).inc()
-        try:
-            await app.consumer.seek(TP(topic, partition), offset)
-        except Exception:
-            # revoked meanwhile: its next owner resumes from the committed offset, which is below the hole
-            log.warning("seek back failed", topic=topic, partition=partition, exc_info=True)
-
-    async def admit(guard: OffsetGuard, msgs: list[InMessage]) -> list[InMessage]:
-        """The batch without what follows a hole in a partition's offsets; seek back to the hole."""
-        await resume_at(guard, {(m.topic, m.partition) for m in msgs})
-        admitted, holes = guard.admit(msgs)
-        for (topic, partition), offset in holes.items():
-            await seek_back(topic, partition, offset, "hole")
-        return admitted
-
-    @app.timer(max(opts.stall_seconds / 2, 0.5))
-    async def watchdog() -> None:
-        """Seek back partitions whose consumer fetched messages an idle agent never received."""
-        consumer = app.consumer
-        if app.rebalancing:
-            return
-        for tp in consumer.assignment():
-            guard = guards.get(tp.topic)
-            if guard is None:
-                continue
-            await resume_at(guard, {(tp.topic, tp.partition)})
-            offset = guard.stalled((tp.topic, tp.partition), await consumer.position(tp), opts.stall_seconds)
-            if offset is not None:
-                await seek_back(tp.topic, tp.partition, offset, "stall")
+        continuity.forget()
 
     async def run(stream: Any, agent: str, source: str, handle: Any, store: TableStore | None) -> None:
-        guard = guards[source] = OffsetGuard()
+        guard = continuity.guard(source)
         async for events in stream.take_events(opts.batch_max, within=within):
             guard.begin()
             t0 = time.perf_counter()
-            msgs = await admit(guard, _messages(events))
+            msgs = await continuity.admit(source, _messages(events))
             if not msgs:
                 guard.end()
                 continue
@@ -242,13 +175,7 @@ def build_app(settings: TransformSettings) -> faust.App:
     @app.timer(5.0)
     async def consumer_lag() -> None:
         """Messages between each input partition's high watermark and the worker's position."""
-        consumer = app.consumer
-        lag: dict[str, int] = dict.fromkeys(inputs, 0)
-        for tp in consumer.assignment():
-            if tp.topic in inputs:
-                position = await consumer.position(tp)
-                if position is not None:
-                    lag[tp.topic] += max(0, consumer.highwater(tp) - position)
+        lag = await continuity.lag(inputs)
         for name, value in lag.items():
             metrics.CONSUMER_LAG.labels(name).set(value)
 

@@ -13,16 +13,29 @@ watchdog compares the consumer's fetch position with the expected offset once th
 for a while, and seeks back when the consumer is ahead. Messages below the expected offset are
 redeliveries of processed ones (after such a seek the agent's queue can still hold older fetches) and
 are skipped.
+
+`Continuity` is the Faust service around the guards: it resumes newly seen partitions at the group's
+committed offset (asked of the broker, not Faust's own record, which knows only this worker's commits),
+seeks back to holes, runs the stall watchdog and measures consumer lag. It talks to Faust's consumer
+through the small `ConsumerPort` below, so it is tested against fakes.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, Protocol
 
+from faust.types import TP
+from mode import Service
+
+from turnpoint.core.observability import get_logger
+from turnpoint.transform import metrics
 from turnpoint.transform.processing import InMessage
 
 Partition = tuple[str, int]
+
+log = get_logger(__name__)
 
 
 class OffsetGuard:
@@ -89,3 +102,152 @@ class OffsetGuard:
             return None
         self.last_batch = now
         return want
+
+
+class ConsumerPort(Protocol):
+    """What Continuity needs of Faust's consumer (faust.transport.consumer.Consumer has all of it)."""
+
+    def assignment(self) -> set[TP]: ...
+
+    def highwater(self, tp: TP) -> int | None: ...
+
+    async def position(self, tp: TP) -> int | None: ...
+
+    async def seek(self, partition: TP, offset: int) -> None: ...
+
+    async def earliest_offsets(self, *partitions: TP) -> Mapping[TP, int]: ...
+
+
+# The group's committed offsets of the given partitions (None: nothing committed), asked of the broker.
+CommittedOffsets = Callable[[set[Partition]], Awaitable[Mapping[Partition, int | None]]]
+
+
+class Continuity(Service):
+    """Owns resume, seek-back and the stall watchdog of every input partition of this worker."""
+
+    def __init__(
+        self,
+        consumer: Callable[[], ConsumerPort],
+        committed: CommittedOffsets,
+        *,
+        stall_seconds: float,
+        rebalancing: Callable[[], bool] = lambda: False,
+        clock: Callable[[], float] = time.monotonic,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._consumer = consumer
+        self._committed = committed
+        self._rebalancing = rebalancing
+        self._clock = clock
+        self.stall_seconds = stall_seconds
+        self.guards: dict[str, OffsetGuard] = {}  # by input topic
+
+    def guard(self, topic: str) -> OffsetGuard:
+        """The guard of an input topic (created on first use)."""
+        guard = self.guards.get(topic)
+        if guard is None:
+            guard = self.guards[topic] = OffsetGuard(self._clock)
+        return guard
+
+    def forget(self) -> None:
+        """On revocation: every partition resumes from its committed offset once seen again."""
+        for guard in self.guards.values():
+            guard.forget()
+
+    async def resume_at(self, guard: OffsetGuard, partitions: Iterable[Partition]) -> None:
+        """Start tracking newly seen partitions at the group's committed offset (or the log start)."""
+        unknown = guard.unknown(partitions)
+        if not unknown:
+            return
+        try:
+            committed = await self._committed(unknown)
+        except Exception:
+            # the broker did not answer: take the partitions from wherever Faust's consumer starts them
+            log.warning("committed offsets unavailable; partitions resume where the consumer starts",
+                        partitions=sorted(unknown), exc_info=True)
+            return
+        consumer = self._consumer()
+        for topic, partition in sorted(guard.unknown(unknown)):  # not started meanwhile by another caller
+            tp = TP(topic, partition)
+            offset = committed.get((topic, partition))
+            earliest = (await consumer.earliest_offsets(tp)).get(tp) or 0
+            if not guard.unknown([(topic, partition)]):
+                continue
+            start = max(offset or 0, earliest)
+            guard.start((topic, partition), start)
+            metrics.RESUMES.labels(topic, "committed" if offset is not None else "log start").inc()
+            log.info("partition resumes", topic=topic, partition=partition, offset=start,
+                     committed=offset, log_start=earliest)
+
+    async def seek_back(self, topic: str, partition: int, offset: int, why: str) -> None:
+        log.warning("input messages went missing inside the consumer; seeking back to reprocess them",
+                    topic=topic, partition=partition, offset=offset, why=why)
+        metrics.SEEKS_BACK.labels(topic, why).inc()
+        try:
+            await self._consumer().seek(TP(topic, partition), offset)
+        except Exception:
+            # revoked meanwhile: its next owner resumes from the committed offset, which is below the hole
+            log.warning("seek back failed", topic=topic, partition=partition, exc_info=True)
+
+    async def admit(self, topic: str, msgs: list[InMessage]) -> list[InMessage]:
+        """The batch without what follows a hole in a partition's offsets; seek back to the hole."""
+        guard = self.guard(topic)
+        await self.resume_at(guard, {(m.topic, m.partition) for m in msgs})
+        admitted, holes = guard.admit(msgs)
+        for (t, partition), offset in holes.items():
+            await self.seek_back(t, partition, offset, "hole")
+        return admitted
+
+    async def watchdog(self) -> None:
+        """Seek back partitions whose consumer fetched messages an idle agent never received."""
+        if self._rebalancing():
+            return
+        consumer = self._consumer()
+        for tp in list(consumer.assignment()):
+            guard = self.guards.get(tp.topic)
+            if guard is None:
+                continue
+            try:
+                await self.resume_at(guard, {(tp.topic, tp.partition)})
+                position = await consumer.position(tp)
+            except Exception:
+                # revoked between assignment() and here; the rebalance starts it over
+                log.info("partition left during the watchdog", topic=tp.topic, partition=tp.partition)
+                continue
+            offset = guard.stalled((tp.topic, tp.partition), position, self.stall_seconds)
+            if offset is not None:
+                await self.seek_back(tp.topic, tp.partition, offset, "stall")
+
+    async def lag(self, topics: Iterable[str]) -> dict[str, int]:
+        """Messages between each topic's high watermark and this worker's position, over its partitions.
+
+        A partition just assigned has no high watermark (None) until its first fetch, and one revoked
+        meanwhile has neither: both count as no lag, never as a crash of the timer.
+        """
+        wanted = set(topics)
+        lag: dict[str, int] = dict.fromkeys(wanted, 0)
+        consumer = self._consumer()
+        for tp in list(consumer.assignment()):
+            if tp.topic not in wanted:
+                continue
+            try:
+                position = await consumer.position(tp)
+                highwater = consumer.highwater(tp)
+            except Exception:
+                continue
+            if position is not None and highwater is not None:
+                lag[tp.topic] += max(0, highwater - position)
+        return lag
+
+    @Service.task
+    async def _watchdog(self) -> None:
+        interval = max(self.stall_seconds / 2, 0.5)
+        while not self.should_stop:
+            await self.sleep(interval)
+            if self.should_stop:
+                break
+            try:
+                await self.watchdog()
+            except Exception:
+                log.warning("stall watchdog round failed", exc_info=True)

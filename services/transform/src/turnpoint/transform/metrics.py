@@ -19,3 +19,10 @@ PROCESS_SECONDS = Histogram(
     "turnpoint_transform_process_seconds", "Time to compute one batch (without publishing)", ["agent"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+RESUMES = Counter(
+    "turnpoint_transform_resumes_total", "Input partitions this worker started tracking, by where they resumed",
+    ["topic", "source"],
+)
+COMMITS_REFUSED = Counter(
+    "turnpoint_transform_commits_refused_total", "Input partition offsets whose commit the broker refused", ["topic"],
+)
