@@ -54,3 +54,34 @@ async def test_oversized_parameters_are_422_naming_the_field(client: httpx.Async
 async def test_oversized_symbol_path_is_422(client: httpx.AsyncClient) -> None:
     r = await client.get(f"/v1/symbols/{'A' * 33}/bars")
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "symbol"
+
+
+@pytest.mark.parametrize("path", ["/v1/readings", "/v1/outliers", "/v1/predictions"])
+@pytest.mark.parametrize("bound", ["from", "to"])
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "9999-12-31"])
+async def test_instants_at_the_calendar_ends_are_422(client: httpx.AsyncClient, path: str, bound: str,
+                                                     value: str) -> None:
+    key = "target" if path == "/v1/predictions" else "series"
+    r = await client.get(path, params={key: SERIES, bound: value})
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert bound in [e["field"] for e in r.json()["errors"]]
+
+
+@pytest.mark.parametrize(("path", "kind"), [("/v1/symbols/AAA/bars", "bars:day"),
+                                            ("/v1/symbols/AAA/rebounds", "legs:close")])
+@pytest.mark.parametrize("last", ["9999-12-31", "0001-01-01"])
+async def test_forged_cursors_at_the_calendar_ends_are_422(client: httpx.AsyncClient, path: str, kind: str,
+                                                           last: str) -> None:
+    from turnpoint.api import cursor
+
+    r = await client.get(path, params={"cursor": cursor.encode(kind, [last])})
+    assert r.status_code == 422, r.text
+    assert "cursor" in [e["field"] for e in r.json()["errors"]]
+
+
+@pytest.mark.parametrize("path", ["/v1/symbols/AAA/bars", "/v1/symbols/AAA/rebounds"])
+async def test_dates_outside_the_years_are_422(client: httpx.AsyncClient, path: str) -> None:
+    r = await client.get(path, params={"from": "9999-12-31"})
+    assert r.status_code == 422, r.text
+    assert "from" in [e["field"] for e in r.json()["errors"]]

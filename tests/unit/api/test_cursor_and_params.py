@@ -65,3 +65,37 @@ def test_rows_without_a_latest_bar_keep_the_state_filters() -> None:
     sql, args = tail
     assert "NOT EXISTS (SELECT 1 FROM latest_bar" in sql and "st.direction = $2" in sql
     assert args == ["close", "up", "AAA", 6]
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "0999-12-31T00:00:00Z",
+                                   "3000-01-01T00:00:00Z", "9999-12-31", "0001-01-01", "0999-12-31"])
+@pytest.mark.parametrize("upper", [False, True])
+def test_instant_bounds_near_the_calendar_ends_are_parameter_errors(value: str, upper: bool) -> None:
+    for zone in (ZoneInfo("UTC"), ZoneInfo("Asia/Seoul"), ZoneInfo("America/Los_Angeles")):
+        with pytest.raises(InvalidParameter, match="outside the years 1000-2999") as err:
+            instant_bound("from", value, zone, upper=upper)
+        assert err.value.field == "from"
+
+
+def test_instant_bounds_at_the_ends_of_the_years_are_accepted() -> None:
+    seoul = ZoneInfo("Asia/Seoul")
+    assert instant_bound("to", "2999-12-31", seoul, upper=True) == dt.datetime(2999, 12, 31, 15, tzinfo=dt.UTC)
+    assert instant_bound("from", "1000-01-01T00:00:00Z", seoul, upper=False) == dt.datetime(1000, 1, 1, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize("kind", ["bars:day", "legs:close"])
+@pytest.mark.parametrize("last", ["9999-12-31", "0001-01-01", "3000-01-01"])
+def test_forged_date_cursors_at_the_calendar_ends_are_refused(kind: str, last: str) -> None:
+    token = cursor.encode(kind, [last])
+    with pytest.raises(InvalidParameter) as err:
+        cursor.decode(token, kind, [cursor.as_date])
+    assert err.value.field == "cursor"
+
+
+@pytest.mark.parametrize("last", ["9999-12-31T23:59:59.999999+00:00", "0001-01-01T00:00:00+01:00",
+                                  "2024-01-01T00:00:00"])
+def test_forged_instant_cursors_are_refused(last: str) -> None:
+    token = cursor.encode("readings", [last])
+    with pytest.raises(InvalidParameter) as err:
+        cursor.decode(token, "readings", [cursor.as_instant])
+    assert err.value.field == "cursor"

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from turnpoint.api.errors import InvalidParameter
+from turnpoint.core.contracts import check_date, check_instant
 
 MAX_CURSOR_LENGTH = 512
 
@@ -58,18 +59,17 @@ def decode(token: str, kind: str, types: Sequence[Decoder]) -> list[Any]:
 
 
 def as_date(value: Any) -> dt.date:
+    """A date of the years 1000-2999 (a forged 9999-12-31 would overflow `last + 1 day`)."""
     if not isinstance(value, str):
         raise TypeError
-    return dt.date.fromisoformat(value)
+    return check_date(dt.date.fromisoformat(value))
 
 
 def as_instant(value: Any) -> dt.datetime:
+    """An instant with an offset in the years 1000-2999, in UTC."""
     if not isinstance(value, str):
         raise TypeError
-    ts = dt.datetime.fromisoformat(value)
-    if ts.tzinfo is None:
-        raise ValueError
-    return ts
+    return check_instant(dt.datetime.fromisoformat(value))
 
 
 def as_int(value: Any) -> int:

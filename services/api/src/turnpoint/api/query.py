@@ -8,7 +8,6 @@ in OpenAPI from the model (`documented`), so the schema, the validation and the 
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Literal, TypeVar
 
 from fastapi import Request
@@ -19,6 +18,7 @@ from turnpoint.api.cursor import MAX_CURSOR_LENGTH
 from turnpoint.api.pages import DEFAULT_LIMIT, MAX_LIMIT
 from turnpoint.api.params import NO_NUL, GTypeParam, IntervalParam, PeriodParam
 from turnpoint.api.symbol_list import Order, SortName
+from turnpoint.core.contracts import Date
 
 M = TypeVar("M", bound="QueryModel")
 
@@ -33,8 +33,8 @@ class Paged(QueryModel):
 
 
 class DateRange(Paged):
-    from_: dt.date | None = Field(None, alias="from", description="first date, inclusive (ISO-8601)")
-    to: dt.date | None = Field(None, description="last date, inclusive (ISO-8601)")
+    from_: Date | None = Field(None, alias="from", description="first date, inclusive (ISO-8601, years 1000-2999)")
+    to: Date | None = Field(None, description="last date, inclusive (ISO-8601, years 1000-2999)")
 
 
 class BarsQuery(DateRange):
