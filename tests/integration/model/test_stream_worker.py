@@ -85,7 +85,8 @@ def test_stream_worker_publishes_batched_predictions_and_logs(settings: ModelSet
 
     service = _start(settings)
     try:
-        n_forecasts = len(SYMBOLS) * (30 - 21 + 1)
+        # the backfill message is forecast once per symbol, as of its newest bar; each live bar after it
+        n_forecasts = len(SYMBOLS) * (1 + 5)
         n_scores = 40 - 32 + 1
         msgs = _drain(settings, topics.PREDICTIONS.full_name(prefix), f"check-{unique}",
                       lambda got: sum(len(decode_items(Prediction, m.value())) for m in got) >= n_forecasts + n_scores)

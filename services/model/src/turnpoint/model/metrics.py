@@ -26,3 +26,6 @@ MODEL_INFO = Gauge("turnpoint_model_loaded_info", "1 for each loaded model versi
 RELOADS = Counter("turnpoint_model_reloads_total", "Model versions loaded", ["model"])
 HTTP_ERRORS = Counter("turnpoint_model_http_errors_total", "HTTP problem responses", ["status"])
 BATCH_FAILURES = Counter("turnpoint_model_batch_failures_total", "Stream batches retried, by error", ["error"])
+CAUGHT_UP = Counter("turnpoint_model_caught_up_total",
+                    "Targets scored because a model version appeared after their data (latest bar / last window)",
+                    ["kind"])

@@ -77,6 +77,9 @@ class StreamWorker:
     _replay_until: dict[tuple[str, int], int] = field(default_factory=dict)
     _delivery_error: str | None = None
     _lag_at: float = 0.0
+    _versions: dict[str, str | None] = field(default_factory=dict)  # model version per kind last seen by step
+    _undo: dict[int, tuple[dict[str, History[str]], dict[str, History[str] | None]]] = field(default_factory=dict)
+    _h1_before: dict[str, tuple[str, float]] | None = None
 
     # ------------------------------------------------------------------ Kafka plumbing
 
@@ -117,28 +120,86 @@ class StreamWorker:
 
     # ------------------------------------------------------------------ records -> jobs
 
+    def _history(self, histories: dict[str, History[str]], target: str) -> History[str]:
+        """The target's window, remembered as it was before this batch the first time the batch touches it."""
+        hist = histories.get(target)
+        undo = self._undo.setdefault(id(histories), (histories, {}))[1]
+        if target not in undo:
+            undo[target] = None if hist is None else History(hist.keep, list(hist.times), list(hist.values))
+        if hist is None:
+            hist = histories[target] = History(KEEP)
+        return hist
+
+    def _roll_back(self) -> None:
+        """A batch failed before its commit: put the windows back as they were, so the retry from the
+        committed offsets sees the same state and publishes the same predictions an uninterrupted run would."""
+        for histories, undo in self._undo.values():
+            for target, before in undo.items():
+                if before is None:
+                    histories.pop(target, None)
+                else:
+                    histories[target] = before
+        self._undo.clear()
+        if self._h1_before is not None:
+            self.last_h1 = self._h1_before
+
     def _bars(self, msg: Any, replay: bool, jobs: dict[tuple[str, str], Job]) -> None:
-        for idx, raw in enumerate(raw_items(msg.value())):
-            bar = validate_item(PriceBar, raw)
-            if bar.interval != "day":
+        """Update the symbols' windows; forecast only the newest bar of each symbol in the message.
+
+        A backfill message of hundreds of days yields one forecast per symbol, "as of now", not one per
+        historical day (historical forecasts come from `turnpoint model backtest`). Live traffic sends one
+        bar per message, so every new bar is still forecast."""
+        touched: dict[str, int] = {}  # symbol -> index of its last new item in this message
+        try:
+            for idx, raw in enumerate(raw_items(msg.value())):
+                bar = validate_item(PriceBar, raw)
+                if bar.interval != "day":
+                    continue
+                hist = self._history(self.bars, bar.symbol)
+                outcome = hist.update(bar.start.isoformat(), bar.close)
+                if not replay and outcome not in ("duplicate", "too-old"):
+                    touched[bar.symbol] = idx
+        finally:  # items before a bad one were applied: their symbols are forecast all the same
+            for symbol, idx in touched.items():
+                event = ecs.stable_id(msg.topic(), str(msg.partition()), str(msg.offset()), str(idx))
+                self._bar_job(symbol, event, jobs)
+
+    def _bar_job(self, symbol: str, event_id: str, jobs: dict[tuple[str, str], Job]) -> None:
+        hist = self.bars[symbol]
+        latest = hist.times[-1]
+        jobs.pop((symbol, latest), None)
+        jobs[(symbol, latest)] = Job(symbol, f"{latest}T00:00:00Z", list(hist.values[-KEEP:]), event_id,
+                                     hist.previous_time())
+
+    def _catch_up(self, bar_jobs: dict[tuple[str, str], Job], reading_jobs: dict[tuple[str, str], Job]) -> None:
+        """When a model version appears while running, score what it missed: the latest bar of every symbol
+        and the last window of every series held in memory (data that came before any model existed)."""
+        for kind, histories, jobs in (("forecast", self.bars, bar_jobs), ("anomaly", self.readings, reading_jobs)):
+            model = self.predictor.store.get(kind)
+            version = None if model is None else model.version
+            if kind not in self._versions or version == self._versions[kind]:
+                self._versions.setdefault(kind, version)
                 continue
-            day = bar.start.isoformat()
-            hist = self.bars.setdefault(bar.symbol, History(KEEP))
-            outcome = hist.update(day, bar.close)
-            if replay or outcome in ("duplicate", "too-old"):
+            self._versions[kind] = version
+            if model is None:
                 continue
-            latest = hist.times[-1]
-            job = Job(bar.symbol, f"{latest}T00:00:00Z", list(hist.values[-KEEP:]),
-                      ecs.stable_id(msg.topic(), str(msg.partition()), str(msg.offset()), str(idx)),
-                      hist.previous_time())
-            jobs.pop((bar.symbol, latest), None)
-            jobs[(bar.symbol, latest)] = job
+            queued = {target for target, _ in jobs}
+            missed = [t for t, h in histories.items() if t not in queued and h.times]
+            for target in missed:
+                event = ecs.stable_id("catch-up", model.name, model.version, target)
+                if kind == "forecast":
+                    self._bar_job(target, event, jobs)
+                else:
+                    hist = histories[target]
+                    jobs[(target, hist.times[-1])] = Job(target, hist.times[-1], list(hist.values[-KEEP:]), event)
+            metrics.CAUGHT_UP.labels(kind).inc(len(missed))
+            log.info("model.catch_up", kind=kind, version=version, targets=len(missed))
 
     def _readings(self, msg: Any, replay: bool, jobs: dict[tuple[str, str], Job]) -> None:
         for idx, raw in enumerate(raw_items(msg.value())):
             reading = validate_item(Reading, raw)
             ts = ecs.iso(reading.ts)
-            hist = self.readings.setdefault(reading.series, History(KEEP))
+            hist = self._history(self.readings, reading.series)
             outcome = hist.update(ts, reading.value)
             if replay:
                 continue
@@ -224,14 +285,26 @@ class StreamWorker:
     # ------------------------------------------------------------------ the loop
 
     def step(self) -> int:
-        """Consume one batch, publish its predictions, commit; return the number of messages handled."""
+        """Consume one batch, publish its predictions, commit; return the number of messages handled.
+
+        The windows and offsets move together: a batch that fails before its commit is rolled back."""
+        self._undo.clear()
+        self._h1_before = dict(self.last_h1)
+        try:
+            return self._step()
+        except BaseException:
+            self._roll_back()
+            raise
+
+    def _step(self) -> int:
         msgs = self.consumer.consume(num_messages=self.batch_max, timeout=self.poll_timeout)
         self.last_poll = time.monotonic()
         self._update_lag()
-        if not msgs:
-            return 0
         bar_jobs: dict[tuple[str, str], Job] = {}
         reading_jobs: dict[tuple[str, str], Job] = {}
+        self._catch_up(bar_jobs, reading_jobs)
+        if not msgs and not bar_jobs and not reading_jobs:
+            return 0
         offsets: dict[tuple[str, int], int] = {}
         for msg in msgs:
             if msg.error():
@@ -257,7 +330,9 @@ class StreamWorker:
             error, self._delivery_error = self._delivery_error, None
             msg = f"{remaining} messages undelivered ({error or 'flush timed out'}); offsets not committed"
             raise InfrastructureUnavailable(msg)
-        self.consumer.commit(offsets=[TopicPartition(t, p, o + 1) for (t, p), o in offsets.items()], asynchronous=False)
+        if offsets:
+            self.consumer.commit(offsets=[TopicPartition(t, p, o + 1) for (t, p), o in offsets.items()],
+                                 asynchronous=False)
         return len(msgs)
 
     def _update_lag(self) -> None:
