@@ -104,6 +104,48 @@ def demo_models(
         typer.echo(f"{name} {version}")
 
 
+@app.command("backtest", help="Historical forecasts: what the served forecaster would have said as of every day "
+             "of BARS.csv (the stream forecasts only the newest bar of each symbol in a message).")
+def backtest(
+    input: Path = typer.Option(..., "--input", "--file", "-i", help="Bars CSV: symbol,date,...,close,..."),
+    output: Path = typer.Option(..., "--output", "-o", help="CSV out: symbol,asof,model,version,h1..hN,actual_h1..hN."),
+    registry: Path | None = typer.Option(None, "--registry", help=REGISTRY_HELP),
+    version: str | None = typer.Option(None, help="Model version (default: the newest, as served)."),
+) -> None:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from turnpoint.model import backtest as bt
+    from turnpoint.model import data
+    from turnpoint.model.errors import ModelError
+    from turnpoint.model.registry import Registry
+    from turnpoint.model.runtime import load
+    from turnpoint.model.training import FORECAST_MODEL
+
+    reg = Registry(_registry(registry))
+    artifacts = {a.version: a for a in reg.versions(FORECAST_MODEL)}
+    artifact = artifacts.get(version) if version else reg.latest(FORECAST_MODEL)
+    if artifact is None:
+        typer.echo(f"error: no {FORECAST_MODEL} {version or 'version'} in {reg.root}; train one with "
+                   f"`turnpoint model train forecast --input BARS.csv` or `turnpoint model demo-models`", err=True)
+        raise typer.Exit(2)
+    if output.is_dir():
+        typer.echo(f"error: --output {output} is a directory; name a file", err=True)
+        raise typer.Exit(2)
+    try:
+        bars = data.load_bars(input)
+        model = load(artifact)
+        columns = (TextColumn("backtest"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task("symbols", total=len(bars))
+            summary = bt.run(bars, model, output, progress=lambda n: bar.advance(task, n))
+    except (ModelError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"{summary.forecasts} forecasts of {len(bars)} symbol(s) by {model.name} {model.version} -> {output}; "
+               f"h1 MAE {summary.mae:.6g} vs last close {summary.naive_mae:.6g} over {summary.scored} days", err=True)
+
+
 @app.command("run", help="Serve HTTP (TURNPOINT_MODEL__PORT) and the stream worker until SIGTERM.")
 def run() -> None:
     from turnpoint.core.observability import configure_logging
