@@ -66,6 +66,15 @@ def test_up_is_idempotent_and_status_shows_every_service(stack: dict[str, Any]) 
     assert "unhealthy" not in status.stdout
 
 
+def test_models_are_served_out_of_the_box(stack: dict[str, Any]) -> None:
+    """`dev up` on an empty home trains the demo models before the model service answers ready."""
+    r = httpx.get(f"http://127.0.0.1:{stack['ports']['model']}/v1/models", timeout=30)
+    assert r.status_code == 200, r.text
+    served = r.json()
+    assert set(served) == {"forecast", "anomaly"}, r.text
+    assert all(m["loaded"] and m["version"] == "v1" for m in served.values()), r.text
+
+
 def test_market_file_flows_to_the_api_and_reingest_is_idempotent(stack: dict[str, Any], conformance_dir: Path) -> None:
     market = conformance_dir / "market.csv"
     with market.open() as f:
@@ -116,7 +125,7 @@ def test_down_stops_everything(stack: dict[str, Any]) -> None:
     state = json.loads((stack["home"] / "stack.json").read_text())
     services = json.loads((stack["home"] / "services.json").read_text())
     down = turnpoint(stack["env"], "dev", "down")
-    assert down.returncode == 0
+    assert down.returncode == 0, down.stdout + down.stderr
     pids = [state["broker_pid"], services["supervisor"], *(s["pid"] for s in services["services"])]
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and any(pid_alive(p) for p in pids):

@@ -113,6 +113,8 @@ def service_env(stack: Stack, base: TurnpointSettings) -> dict[str, str]:
         "TURNPOINT_TRANSFORM__DATA_DIR": str(h / "transform"),
         "TURNPOINT_MODEL__REGISTRY_DIR": os.environ.get("TURNPOINT_MODEL__REGISTRY_DIR", str(h / "models")),
         "TURNPOINT_MODEL__LOG_DIR": str(h / "logs" / "inference"),
+        # models out of the box: the model service trains the demo models before it answers ready
+        "TURNPOINT_MODEL__DEMO_MODELS": os.environ.get("TURNPOINT_MODEL__DEMO_MODELS", "true"),
         "TURNPOINT_INGEST__DROP_DIR": os.environ.get("TURNPOINT_INGEST__DROP_DIR", str(h / "drop")),
         "TURNPOINT_INGEST__SPOOL_DIR": str(h / "spool"),
         "PYTHONUNBUFFERED": "1",

@@ -55,7 +55,12 @@ class Service:
         return ok, detail
 
     def start(self) -> None:
-        """Load models, start the reload watcher and the stream worker thread."""
+        """Load models (training the demo ones first if configured), start the watcher and the worker."""
+        if self.settings.model.demo_models:
+            from turnpoint.model.registry import ensure_demo_models
+
+            versions = ensure_demo_models(self.settings.model.registry_dir)
+            log.info("model.demo_models", registry=str(self.settings.model.registry_dir), versions=versions)
         self.store.start(self.settings.model.reload_interval_s)
         if self.worker is not None:
             worker = self.worker

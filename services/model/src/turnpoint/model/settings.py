@@ -26,6 +26,9 @@ class ModelConfig(BaseModel):
     batch_max: int = Field(default=2000, ge=1, le=100_000)
     poll_timeout_s: float = Field(default=0.2, gt=0)
     http_max_items: int = Field(default=10_000, ge=1)
+    # Train the small demo models into the registry at start-up when it lacks them, before the service
+    # answers ready (`turnpoint dev up` and the compose file turn this on; Kubernetes runs an init container).
+    demo_models: bool = False
 
 
 class ModelSettings(TurnpointSettings):
