@@ -74,6 +74,30 @@ def embedded_root() -> Iterator[Path]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def private_home(prefix: str) -> Path:
+    """A folder for a `turnpoint dev up` stack or an embedded server, outside pytest's basetemp.
+
+    pytest makes /tmp/pytest-of-<user> private (0700) at the start of every session, and pg_ctl runs as
+    the pgserver user when we are root: a stack under the basetemp breaks as soon as another pytest starts."""
+    import tempfile
+
+    home = Path(tempfile.mkdtemp(prefix=prefix))
+    home.chmod(0o755)
+    return home
+
+
+@pytest.fixture(scope="module")
+def stack_home() -> Iterator[Path]:
+    """A TURNPOINT_HOME of its own for a module's `dev up` stack (see `private_home`), removed afterwards."""
+    import shutil
+
+    home = private_home("turnpoint-stack-")
+    try:
+        yield home
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap(embedded_root: Path) -> Iterator[str]:
     """Bootstrap servers of a real broker: `TURNPOINT_TEST_KAFKA`, else an embedded Tansu for the session."""

@@ -26,8 +26,8 @@ def turnpoint(env: dict[str, str], *args: str, timeout: float = 300) -> subproce
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    home = tmp_path_factory.mktemp("stack")
+def stack(stack_home: Path) -> Iterator[dict[str, Any]]:
+    home = stack_home
     ports = {name: free_port() for name in ("api", "ingest", "model", "transform", "loader")}
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("TURNPOINT_") and k not in ("DATABASE_URL",)}
