@@ -47,3 +47,17 @@ def migrate(
     for m in done:
         typer.echo(f"applied {m.version:04d}_{m.name}")
     typer.echo("schema is up to date" if not done else f"{len(done)} migration(s) applied")
+
+
+@app.command()
+def ddl(
+    dialect: Annotated[str, typer.Option(help="oracle (Tibero/Oracle) or postgres.")] = "oracle",
+) -> None:
+    """Print CREATE TABLE statements for every table the ODBC sink's MERGE statements write."""
+    from turnpoint.loader.ddl import script
+    from turnpoint.loader.merge import DIALECTS
+
+    if dialect not in DIALECTS:
+        typer.echo(f"error: unknown dialect {dialect!r}; use one of {', '.join(DIALECTS)}", err=True)
+        raise typer.Exit(2)
+    typer.echo(script(dialect), nl=False)
