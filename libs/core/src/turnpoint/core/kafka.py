@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -18,6 +19,7 @@ from confluent_kafka.cimpl import NewTopic
 
 from turnpoint.core import topics
 from turnpoint.core.contracts import DeadLetter, utcnow
+from turnpoint.core.observability import get_logger
 from turnpoint.core.settings import KafkaSettings
 
 
@@ -122,6 +124,9 @@ def dead_letter_value(
     return orjson.dumps({"v": 1, "items": [item.model_dump(mode="json")]})
 
 
+_PROBE_BATCH = 10_000
+
+
 def end_offsets(consumer: Consumer, partitions: list[TopicPartition], timeout: float = 10.0) -> dict[tuple[str, int], int]:
     """The true end offset (offset of the last record + 1) of each partition.
 
@@ -129,6 +134,10 @@ def end_offsets(consumer: Consumer, partitions: list[TopicPartition], timeout: f
     plus one, whatever the number of records in that batch, so the reported high watermark can be short.
     We read the last batch from there and take the offset after its last record. On Apache Kafka the
     reported watermark is already right and the read finds nothing more.
+
+    The read is over once every partition delivered its first record from there and a `consume` call
+    came back short of its limit: librdkafka queues a fetched record batch whole, so by then the rest of
+    every partition's last batch was read too, however many records the batches hold together.
     """
     ends: dict[tuple[str, int], int] = {}
     probe: list[TopicPartition] = []
@@ -141,17 +150,17 @@ def end_offsets(consumer: Consumer, partitions: list[TopicPartition], timeout: f
         return ends
     consumer.assign(probe)
     try:
-        remaining = {(tp.topic, tp.partition) for tp in probe}
+        unseen = {(tp.topic, tp.partition) for tp in probe}
         deadline = time.monotonic() + timeout
-        while remaining and time.monotonic() < deadline:
-            for msg in consumer.consume(10_000, 0.2):
+        while time.monotonic() < deadline:
+            msgs = consumer.consume(_PROBE_BATCH, 0.2)
+            for msg in msgs:
                 topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
                 if msg.error() is None and topic is not None and partition is not None and offset is not None:
                     ends[(topic, partition)] = max(ends[(topic, partition)], offset + 1)
-            for key in list(remaining):
-                pos = consumer.position([TopicPartition(*key)])[0].offset
-                if pos >= ends[key]:
-                    remaining.discard(key)
+                    unseen.discard((topic, partition))
+            if not unseen and len(msgs) < _PROBE_BATCH:
+                break
     finally:
         consumer.unassign()
     return ends
@@ -175,6 +184,39 @@ def committed_offsets(
             raise KafkaException(msg)
         out[(tp.topic, tp.partition)] = tp.offset if tp.offset >= 0 else None
     return out
+
+
+@dataclass(frozen=True)
+class CommitFailure:
+    """One partition whose offset commit the broker (or the client) refused."""
+
+    topic: str
+    partition: int
+    offset: int
+    error: str
+
+
+def commit_checked(consumer: Consumer, offsets: list[TopicPartition], service: str) -> list[CommitFailure]:
+    """Commit `offsets` synchronously and log every partition whose commit failed, by name.
+
+    Returns the failures; an empty list means every partition was committed. librdkafka either raises
+    for the whole request or marks single partitions: both are reported per partition. A failed commit
+    loses nothing (the partition's next owner re-reads from the last commit), but it is never silent.
+    """
+    if not offsets:
+        return []
+    try:
+        result = consumer.commit(offsets=offsets, asynchronous=False)
+    except KafkaException as exc:
+        failed = [CommitFailure(tp.topic, tp.partition, tp.offset, str(exc)) for tp in offsets]
+    else:
+        failed = [CommitFailure(tp.topic, tp.partition, tp.offset, str(tp.error))
+                  for tp in (result or []) if tp.error is not None]
+    log = get_logger("turnpoint.core.kafka")
+    for f in failed:
+        log.warning("offset commit failed; those messages will be redelivered", service=service,
+                    topic=f.topic, partition=f.partition, offset=f.offset, error=f.error)
+    return failed
 
 
 def group_lag(settings: KafkaSettings, group_id: str, topic_names: Iterable[str], timeout: float = 10.0) -> int:
