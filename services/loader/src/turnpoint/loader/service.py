@@ -23,7 +23,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from turnpoint.core.kafka import dead_letter_value
+from turnpoint.core.kafka import commit_checked, dead_letter_value
 from turnpoint.core.observability import get_logger
 from turnpoint.loader import metrics
 from turnpoint.loader.batch import Batch, Message, Rejected
@@ -355,13 +355,9 @@ class Loader:
 
     def _commit(self, batch: Batch) -> None:
         offsets = [TopicPartition(t, p, o + 1) for (t, p), o in batch.positions.items()]
-        if not offsets:
-            return
-        try:
-            self._consumer.commit(offsets=offsets, asynchronous=False)
-        except KafkaException as exc:
-            # After a rebalance the next owner re-reads from the last commit: duplicates, not losses.
-            log.warning("offset commit failed; those messages will be redelivered", error=str(exc))
+        # After a rebalance the next owner re-reads from the last commit: duplicates, not losses. Every
+        # failed partition is logged by name.
+        commit_checked(self._consumer, offsets, "loader")
 
     # -- back-pressure --------------------------------------------------------------------------
     def _pause(self) -> None:

@@ -19,7 +19,7 @@ from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicP
 from turnpoint.core import topics
 from turnpoint.core.contracts import PriceBar, Reading
 from turnpoint.core.errors import InfrastructureUnavailable, InvalidRecord
-from turnpoint.core.kafka import dead_letter_value
+from turnpoint.core.kafka import commit_checked, dead_letter_value
 from turnpoint.core.observability import get_logger
 from turnpoint.core.serde import raw_items, validate_item
 from turnpoint.model import ecs, metrics
@@ -330,9 +330,8 @@ class StreamWorker:
             error, self._delivery_error = self._delivery_error, None
             msg = f"{remaining} messages undelivered ({error or 'flush timed out'}); offsets not committed"
             raise InfrastructureUnavailable(msg)
-        if offsets:
-            self.consumer.commit(offsets=[TopicPartition(t, p, o + 1) for (t, p), o in offsets.items()],
-                                 asynchronous=False)
+        # failures are logged per partition; those messages are redelivered (duplicates, not losses)
+        commit_checked(self.consumer, [TopicPartition(t, p, o + 1) for (t, p), o in offsets.items()], "model")
         return len(msgs)
 
     def _update_lag(self) -> None:
