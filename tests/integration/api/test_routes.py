@@ -135,7 +135,9 @@ async def test_stats_weekday_pages_are_complete(client: httpx.AsyncClient) -> No
 async def test_predictions_and_jobs(client: httpx.AsyncClient) -> None:
     preds = await _all_pages(client, "/v1/symbols/AAA/predictions", {"limit": 2})
     assert [p["asof"] for p in preds] == ["2024-03-01T00:00:00Z", "2024-03-02T00:00:00Z", "2024-03-03T00:00:00Z"]
-    assert preds[0]["model"] == "arima" and preds[0]["values"] == [1.0, 2.0, 3.0]
+    assert preds[0]["model"] == "arima" and preds[0]["values"] == [
+        {"trading_days_ahead": 1, "value": 1.0}, {"trading_days_ahead": 2, "value": 2.0},
+        {"trading_days_ahead": 3, "value": 3.0}]
     assert (await client.get("/v1/symbols/NOPE/predictions")).status_code == 404
     jobs = (await client.get("/v1/jobs")).json()["items"]
     assert jobs[0]["job"] == "loader.price" and jobs[0]["age_seconds"] > 0

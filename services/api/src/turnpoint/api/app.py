@@ -5,12 +5,13 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 
-from turnpoint.api import problems
+from turnpoint.api import dashboard, openapi, problems
 from turnpoint.api.auth import TokenVerifier
 from turnpoint.api.db import Database
 from turnpoint.api.metrics import ApiMetrics, MetricsMiddleware
@@ -27,6 +28,17 @@ async def _require_read(request: Request,
                         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
     header = f"Bearer {credentials.credentials}" if credentials else request.headers.get("authorization")
     await request.app.state.verifier.require(header)
+
+
+def _with_examples(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def schema() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = openapi.add_examples(generate())
+        return app.openapi_schema
+
+    app.openapi = schema  # type: ignore[method-assign]
 
 
 def build_app(settings: ApiSettings) -> FastAPI:
@@ -46,12 +58,13 @@ def build_app(settings: ApiSettings) -> FastAPI:
         finally:
             await db.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # Swagger UI and ReDoc served from the wheel's assets, no CDN
         title="turnpoint read API",
         version="1",
         summary="Rebounds, calendar statistics, outliers, bars, readings and predictions.",
         default_response_class=JSONResponse,
         lifespan=lifespan,
+        generate_unique_id_function=openapi.operation_id,
         responses={
             404: {"model": Problem, "content": {"application/problem+json": {}}, "description": "unknown resource"},
             422: {"model": Problem, "content": {"application/problem+json": {}}, "description": "bad parameter"},
@@ -68,5 +81,7 @@ def build_app(settings: ApiSettings) -> FastAPI:
     for router in (symbols.router, series.router, ops.jobs_router):
         app.include_router(router, dependencies=protected)
     app.include_router(ops.router)
+    dashboard.install(app)
+    _with_examples(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

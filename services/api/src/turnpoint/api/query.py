@@ -54,8 +54,8 @@ class SymbolsQuery(Paged):
     gtype: GTypeParam = Field("close", description="the graph type whose state is shown, filtered and sorted")
     market: str | None = Field(None, max_length=64, pattern=NO_NUL)
     direction: Literal["none", "up", "down"] | None = None
-    min_pct: float | None = Field(None, ge=-1e9, le=1e9, description="minimum pct_from_pivot")
-    max_pct: float | None = Field(None, ge=-1e9, le=1e9, description="maximum pct_from_pivot")
+    min_pct: float | None = Field(None, ge=-1e9, le=1e9, description="minimum pct_from_pivot, in percent (-5 = a 5 % drop; not a fraction)")
+    max_pct: float | None = Field(None, ge=-1e9, le=1e9, description="maximum pct_from_pivot, in percent (5 = 5 %; not a fraction)")
     q: str | None = Field(None, max_length=64, pattern=NO_NUL, description="substring of the symbol or its name")
     sort: SortName = "symbol"
     order: Order = "asc"

@@ -59,12 +59,16 @@ FROM w LEFT JOIN rebound_leg l
 GROUP BY w.lo, w.hi, w.n
 """
 STATS = """
-SELECT series, period, start, NULLIF(weekday, 0) AS weekday, count, mean, std, min, max, tz FROM calendar_stat
+SELECT series, period, start, NULLIF(weekday, 0) AS weekday, count, mean, std, min, max, tz,
+       (SELECT unit FROM reading WHERE series = $1 ORDER BY ts DESC LIMIT 1) AS unit
+FROM calendar_stat
 WHERE series = $1 AND period = $2 AND (start, weekday) > ($3, $4) AND start <= $5
 ORDER BY start, weekday LIMIT $6
 """
 OUTLIERS = """
-SELECT series, ts, value, mean, std, direction, k, window_days FROM outlier
+SELECT series, ts, value, mean, std, direction, k, window_days,
+       (SELECT unit FROM reading WHERE series = $1 ORDER BY ts DESC LIMIT 1) AS unit
+FROM outlier
 WHERE series = $1 AND ts >= $2 AND ts < $3
 ORDER BY ts LIMIT $4
 """
@@ -204,7 +208,7 @@ class Repository:
         if token:
             key = cursor.decode(token, "predictions", [cursor.as_instant, cursor.as_str, cursor.as_str])
         rows = await self.db.fetch(PREDICTIONS, target, lo or INSTANT_MIN, hi or INSTANT_MAX, model, *key, limit + 1)
-        return page(rows, limit, "predictions", lambda r: [r["asof"], r["model"], r["version"]])
+        return page(rows, limit, "predictions", lambda r: [r["asof"], r["model"], r["version"]], labelled_prediction)
 
     async def jobs(self, now: dt.datetime) -> dict[str, Any]:
         rows = await self.db.fetch(JOBS)
@@ -215,6 +219,19 @@ class Repository:
             item["age_seconds"] = (now - success).total_seconds() if success is not None else None
             items.append(item)
         return {"items": items, "next_cursor": None}
+
+
+def labelled_prediction(r: Any) -> dict[str, Any]:
+    """A prediction with its `values` named: an anomaly's `[score, threshold, flag]` as
+    `{"score", "threshold", "flagged"}`, a forecast's closes as `[{"trading_days_ahead", "value"}]`
+    (the stored row and the predictions topic keep the compact list)."""
+    item = dict(r)
+    values = list(item["values"])
+    if item["kind"] == "anomaly" and len(values) == 3:
+        item["values"] = {"score": values[0], "threshold": values[1], "flagged": values[2] >= 0.5}
+    else:
+        item["values"] = [{"trading_days_ahead": i, "value": v} for i, v in enumerate(values, 1)]
+    return item
 
 
 def _latest_reading(r: Any) -> dict[str, Any]:

@@ -38,14 +38,14 @@ class LegOut(BaseModel):
     end_value: float
     bars: int
     change: float
-    pct: float
+    pct: float = Field(description="percent change (5.0 = 5 %): (end_value / start_value - 1) * 100")
     direction: Literal["up", "down"]
 
 
 class StateOut(BaseModel):
     symbol: str
     gtype: str
-    threshold: float
+    threshold: float = Field(description="reversal threshold as a fraction (0.05 = 5 %), unlike the pct fields")
     direction: Literal["none", "up", "down"]
     pivot_date: dt.date
     pivot_value: float
@@ -54,14 +54,14 @@ class StateOut(BaseModel):
     last_date: dt.date
     last_value: float
     bars_since_pivot: int
-    pct_from_pivot: float
-    pct_from_extreme: float
+    pct_from_pivot: float = Field(description="percent (5.0 = 5 %) from the pivot to the last value")
+    pct_from_extreme: float = Field(description="percent (5.0 = 5 %) from the extreme to the last value")
     updated_at: dt.datetime | None
 
 
 class LegCount(BaseModel):
     legs: int
-    mean_pct: float | None
+    mean_pct: float | None = Field(description="mean pct of those legs, in percent (5.0 = 5 %)")
 
 
 class WindowOut(BaseModel):
@@ -86,6 +86,7 @@ class StatOut(BaseModel):
     min: float
     max: float
     tz: str
+    unit: str | None = Field(description="unit of the series' latest reading, null when it has none")
 
 
 class StatsPage(Page[StatOut]):
@@ -101,6 +102,7 @@ class OutlierOut(BaseModel):
     direction: Literal["high", "low"]
     k: float
     window_days: int
+    unit: str | None = Field(description="unit of the series' latest reading, null when it has none")
 
 
 class ReadingOut(BaseModel):
@@ -121,14 +123,26 @@ class SeriesOut(BaseModel):
     latest: LatestReading
 
 
+class AnomalyValues(BaseModel):
+    score: float = Field(description="the model's anomaly score of the reading at `asof`")
+    threshold: float = Field(description="the model version's threshold: flagged when score > threshold")
+    flagged: bool
+
+
+class ForecastStep(BaseModel):
+    trading_days_ahead: int = Field(description="1 = the next trading day (day with a bar) after `asof`")
+    value: float = Field(description="forecast close")
+
+
 class PredictionOut(BaseModel):
     model: str
     version: str
-    kind: str
+    kind: Literal["forecast", "anomaly"]
     target: str
     asof: dt.datetime
-    horizon: int
-    values: list[float]
+    horizon: int = Field(description="forecast horizon in trading days (0 for anomaly scores)")
+    values: AnomalyValues | list[ForecastStep] = Field(
+        description="anomaly: {score, threshold, flagged}; forecast: one step per trading day ahead")
     trace_id: str | None
 
 

@@ -264,7 +264,8 @@ def item(r: Any) -> dict[str, Any]:
     state = None
     if r["gtype"] is not None:
         state = {c: r[c] for c in _STATE_COLS}
-    return {"symbol": r["symbol"], "name": r["name"], "market": r["market"], "status": r["status"],
+    # '' is the symbol table's default: a row made from the symbol's first bar (migration 0011), no metadata yet
+    return {"symbol": r["symbol"], "name": r["name"] or None, "market": r["market"] or None, "status": r["status"],
             "designations": r["designations"], "bar": bar, "state": state}
 
 

@@ -19,6 +19,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
+from fastapi_offline import FastAPIOffline  # Swagger UI and ReDoc served locally (no CDN)
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -92,7 +93,7 @@ def _items(result: BatchResult, targets: list[str], asofs: list[str], extra_key:
 
 
 def create_app(predictor: Predictor, health: Callable[[], tuple[bool, dict[str, Any]]], max_items: int = 10_000) -> FastAPI:
-    app = FastAPI(title="turnpoint model service", version=ecs.service_version(),
+    app = FastAPIOffline(title="turnpoint model service", version=ecs.service_version(),
                   description="On-demand inference with the registry's ONNX models; every inference is logged (ECS).")
 
     @app.exception_handler(InvalidInput)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import FastAPI, Request
+from fastapi_offline import FastAPIOffline  # Swagger UI and ReDoc served locally (no CDN)
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.responses import Response
@@ -129,7 +130,7 @@ def build_app(settings: IngestSettings, service: IngestService | None = None) ->
             svc.stop()
             await pool.close()
 
-    app = FastAPI(title="turnpoint ingest write API", version="1", lifespan=lifespan)
+    app = FastAPIOffline(title="turnpoint ingest write API", version="1", lifespan=lifespan)
     app.state.service = svc
 
     @app.exception_handler(Problem)
