@@ -119,6 +119,27 @@ def test_readings_statistics_through_the_stack(stack: dict[str, Any], conformanc
     assert [r["std"] for r in rows] == pytest.approx([float(e["std"]) for e in expected], rel=1e-9)
 
 
+def test_every_log_line_is_ecs_json_with_a_service_name(stack: dict[str, Any]) -> None:
+    """Every file under the stack's logs/ (services, supervisor, broker, migrations, inference logs)."""
+    import orjson
+
+    files = sorted(p for p in (stack["home"] / "logs").rglob("*") if p.is_file())
+    names = {p.name for p in files}
+    assert {"api.log", "ingest.log", "loader.log", "model.log", "transform.log", "broker.log"} <= names, names
+    bad, services = [], set()
+    for path in files:
+        for n, line in enumerate(path.read_bytes().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                doc = orjson.loads(line)
+                services.add(doc["service"]["name"])
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                bad.append(f"{path.name}:{n}: {line[:200]!r}")
+    assert bad == [], "\n".join(bad[:20])
+    assert {"turnpoint-api", "turnpoint-loader", "turnpoint-model", "turnpoint-broker"} <= services, services
+
+
 def test_down_stops_everything(stack: dict[str, Any]) -> None:
     import json
 

@@ -187,11 +187,18 @@ def up(ports: dict[str, int] | None = None, wait: float = 120.0, quiet: bool = F
 
 
 def _run_cli(words: list[str], env: dict[str, str], log_path: Path) -> None:
+    """Run a CLI step of `dev up`; its output lands in `log_path` as ECS lines like every other log."""
+    from turnpoint.core.observability import ecs_line
+
+    done = subprocess.run(
+        [sys.executable, "-m", "turnpoint.cli.main", *words], env={**os.environ, **env}, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, check=False,
+    )
     with log_path.open("ab") as log:
-        done = subprocess.run(
-            [sys.executable, "-m", "turnpoint.cli.main", *words], env={**os.environ, **env}, stdout=log,
-            stderr=subprocess.STDOUT, check=False,
-        )
+        for line in done.stdout.decode(errors="replace").splitlines():
+            if line.strip():
+                log.write(ecs_line(f"turnpoint-{words[0]}", line, "info" if done.returncode == 0 else "error",
+                                   **{"process.args": words}))
     if done.returncode != 0:
         console.print(f"[red]`turnpoint {' '.join(words)}` failed[/]; see {log_path}")
         raise typer.Exit(1)

@@ -79,14 +79,18 @@ def tansu_binary() -> str:
 
 def start_broker(port: int, log_path: Path, host: str = "127.0.0.1", timeout: float = 20.0) -> BrokerHandle:
     """Start Tansu with memory storage on host:port and wait until it answers metadata requests."""
+    from turnpoint.core.observability import ecs_line
+
     log_path.parent.mkdir(parents=True, exist_ok=True)
     url = f"tcp://{host}:{port}"
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
             [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
+             "--storage-engine", "memory://tansu/", "--silent"],  # its banner is plain text: ours is ECS
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
+        log.write(ecs_line("turnpoint-broker", f"tansu broker started, listening on {url}", **{
+            "process.pid": proc.pid, "url.full": url, "labels": {"storage": "memory"}}))
     bootstrap = f"{host}:{port}"
     wait_for_broker(bootstrap, timeout, proc)
     return BrokerHandle(bootstrap, proc.pid)

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from turnpoint.cli.embedded import stop_pid
+from turnpoint.core.observability import ecs_line
 
 BACKOFF_MAX = 30.0
+SERVICE = "turnpoint-supervisor"
 
 
 class Child:
@@ -49,9 +51,9 @@ class Child:
             if now - self.started_at > 60:
                 self.backoff = 1.0  # it ran long enough: a later crash starts the backoff afresh
             return
-        with self.log_path.open("a") as log:
-            log.write(f"\n[supervisor] {self.spec['name']} exited with {self.proc.returncode}; "
-                      f"restarting in {self.backoff:.0f}s\n")
+        with self.log_path.open("ab") as log:
+            log.write(ecs_line(SERVICE, f"{self.spec['name']} exited with {self.proc.returncode}; restarting in "
+                               f"{self.backoff:.0f}s", level="error", **{"process.exit_code": self.proc.returncode}))
         self.proc = None
         self.restarts += 1
         self.next_start = now + self.backoff

@@ -71,6 +71,9 @@ def _granian(settings: ApiSettings, host: str, port: int, workers: int) -> None:
 def _uvicorn(settings: ApiSettings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
+    from turnpoint.core.observability import configure_logging
+
+    configure_logging(settings.service_name, settings.log_level, settings.log_format)  # the parent's lines
     uvicorn.run(
         FACTORY,
         factory=True,
@@ -78,7 +81,8 @@ def _uvicorn(settings: ApiSettings, host: str, port: int, workers: int) -> None:
         port=port,
         workers=workers,
         log_level=settings.log_level.lower(),
-        access_log=False,
+        log_config=None,  # every line through turnpoint's ECS handler (configure_logging), none of uvicorn's own
+        access_log=settings.api.access_log,
         proxy_headers=False,
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
     )

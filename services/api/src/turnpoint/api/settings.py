@@ -19,6 +19,7 @@ class ApiOptions(BaseModel):
     pool_max_size: int = Field(default=10, ge=1)
     statement_timeout_ms: int = Field(default=5000, ge=100)
     freeze_heap: bool = Field(default=True, description="gc.freeze() the startup heap once the pool is open (docs/api.md)")
+    access_log: bool = Field(default=True, description="one ECS line per request (method, path, status, client)")
 
 
 class ApiSettings(TurnpointSettings):

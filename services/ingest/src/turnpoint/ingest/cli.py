@@ -124,7 +124,7 @@ def run() -> None:
     from turnpoint.ingest.write_api.app import build_app
 
     settings = _settings()
-    configure_logging("ingest", settings.log_level, settings.log_format)
+    configure_logging(settings.service_name, settings.log_level, settings.log_format)
     try:
         app_ = build_app(settings, bootstrap(settings))
     except TurnpointError as exc:
@@ -132,7 +132,7 @@ def run() -> None:
         raise typer.Exit(2) from None
     # uvicorn handles SIGTERM/SIGINT: it stops accepting, then the lifespan stops the service (flush, close)
     uvicorn.run(app_, host=settings.host, port=settings.ingest.port, log_level=settings.log_level.lower(),
-                access_log=False)
+                access_log=False, log_config=None)
 
 
 @app.command("check-serial")

@@ -35,5 +35,5 @@ class IngestConfig(BaseModel):
 
 
 class IngestSettings(TurnpointSettings):
-    service_name: str = "ingest"
+    service_name: str = "turnpoint-ingest"
     ingest: IngestConfig = IngestConfig()

@@ -20,7 +20,7 @@ def run() -> None:
     from turnpoint.loader.settings import LoaderSettings
 
     settings = LoaderSettings()
-    configure_logging("loader", settings.log_level, settings.log_format)
+    configure_logging(settings.service_name, settings.log_level, settings.log_format)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -35,5 +35,5 @@ class LoaderOptions(BaseModel):
 
 
 class LoaderSettings(TurnpointSettings):
-    service_name: str = "loader"
+    service_name: str = "turnpoint-loader"
     loader: LoaderOptions = LoaderOptions()

@@ -129,7 +129,7 @@ def run(settings: ModelSettings) -> None:
     log.info("model.started", port=settings.model.port, registry=str(settings.model.registry_dir),
              models=service.store.status())
     config = uvicorn.Config(service.app, host=settings.host, port=settings.model.port, log_level="warning",
-                            access_log=False, lifespan="off")
+                            access_log=False, lifespan="off", log_config=None)
     try:
         uvicorn.Server(config).run()
     finally:

@@ -19,13 +19,19 @@ def worker(
     from turnpoint.transform.settings import TransformSettings
 
     settings = TransformSettings()
-    configure_logging("transform", settings.log_level, settings.log_format)
+    configure_logging(settings.service_name, settings.log_level, settings.log_format)
     settings.transform.data_dir.mkdir(parents=True, exist_ok=True)
     faust_app = build_app(settings)
-    from faust.worker import Worker
+    import logging
 
+    from faust.worker import Worker
+    from mode.utils.logging import level_number
+
+    for name in ("faust", "mode", "aiokafka"):  # --loglevel is the libraries' level; ours is TURNPOINT_LOG_LEVEL
+        logging.getLogger(name).setLevel(level_number(loglevel))
     # Worker installs SIGTERM/SIGINT handlers that stop agents, flush, commit and close cleanly.
-    worker = Worker(faust_app, loglevel=loglevel, quiet=True)
+    # override_logging=False: Faust keeps turnpoint's ECS handler instead of installing its coloured one.
+    worker = Worker(faust_app, loglevel=loglevel, quiet=True, override_logging=False)
     # Faust's terminal spinner sets the root logger to DEBUG so that every log record turns it: that
     # costs ~5 % of a busy worker's CPU in aiokafka debug records and writes escape codes to log files.
     worker.spinner = None

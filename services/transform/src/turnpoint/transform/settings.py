@@ -27,5 +27,5 @@ class TransformOptions(BaseModel):
 
 
 class TransformSettings(TurnpointSettings):
-    service_name: str = "transform"
+    service_name: str = "turnpoint-transform"
     transform: TransformOptions = TransformOptions()
