@@ -79,6 +79,16 @@ def test_a_moved_partition_resumes_at_the_groups_committed_offset_not_at_zero() 
     assert continuity.guard(T).expected == {(T, 2): 503}
 
 
+def test_a_moved_partition_skips_what_its_recovered_state_already_holds() -> None:
+    # the previous owner published and saved offsets up to 529 but committed only 500 before it left:
+    # those 30 messages must not be applied again (old readings would come back as `late` dead letters)
+    consumer, group = FakeConsumer(), FakeGroup({(T, 2): 500})
+    continuity = Continuity(lambda: consumer, group, stall_seconds=5.0,
+                            processed=lambda topic, partition: 530 if (topic, partition) == (T, 2) else None)
+    admitted = asyncio.run(continuity.admit(T, _msgs(2, *range(500, 540))))
+    assert [m.offset for m in admitted] == list(range(530, 540)) and consumer.seeks == []
+
+
 def test_a_partition_never_committed_resumes_at_the_log_start_and_a_hole_after_it_seeks_back() -> None:
     consumer, group = FakeConsumer(earliest={TP(T, 0): 40}), FakeGroup({})
     continuity = _service(consumer, group)
@@ -145,7 +155,7 @@ def test_the_watchdog_waits_while_the_group_rebalances() -> None:
     consumer.assigned = {TP(T, 0)}
     consumer.positions = {TP(T, 0): 9}
     continuity = Continuity(lambda: consumer, FakeGroup({(T, 0): 0}), stall_seconds=1.0,
-                            rebalancing=lambda: True, clock=lambda: now[0])
+                            settling=lambda: True, clock=lambda: now[0])
     continuity.guard(T).start((T, 0), 0)
     now[0] += 10
     asyncio.run(continuity.watchdog())

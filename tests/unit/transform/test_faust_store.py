@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from turnpoint.transform import faust_internals
-from turnpoint.transform.faust_store import SENTINEL_KEY, TableStore
+from turnpoint.transform.faust_store import SENTINEL_KEY, TableStore, sentinel_key
 
 
 class FakeChangelogTopic:
@@ -45,16 +45,26 @@ def test_puts_are_visible_at_once_and_reach_the_changelog_only_when_written() ->
     store.put("AAPL", b"s2", 3)  # the last value per key is what the changelog gets
     assert store.get("AAPL") == b"s2" and table.data[b"MSFT"] == b"m1" and store.get("NONE") is None
     sink = FakeSink()
-    asyncio.run(store.write_changelog(sink))
+    asyncio.run(store.write_changelog(sink, {0: 120, 3: 57, 1: 9}))
     topic = "t-symbol-state-changelog"
     assert sink.log == [
         (topic, b"AAPL", b"s2", 3), (topic, b"MSFT", b"m1", 0), "flush",
-        # one single-record batch per partition touched, after the data: Tansu's watermark stays true
-        (topic, SENTINEL_KEY, b"", 0), (topic, SENTINEL_KEY, b"", 3), "flush",
+        # one single-record batch per partition of the batch, after the data: Tansu's watermark stays true;
+        # it carries the next input offset, also for partition 1 whose messages changed no state
+        (topic, sentinel_key(0), b"120", 0), (topic, sentinel_key(1), b"9", 1), (topic, sentinel_key(3), b"57", 3),
+        "flush",
     ]
+    assert [store.resume_offset(p) for p in (0, 1, 2, 3)] == [120, 9, None, 57]
     sink.log.clear()
-    asyncio.run(store.write_changelog(sink))  # nothing pending: nothing written, not even a sentinel
+    asyncio.run(store.write_changelog(sink))  # nothing pending, no messages: nothing written
     assert sink.log == []
+    assert SENTINEL_KEY not in table.data
+
+
+def test_a_recovered_sentinel_tells_where_the_state_ends() -> None:
+    table = FakeTable()
+    table.data[sentinel_key(2)] = b"4001"  # as Faust's changelog recovery leaves it
+    assert TableStore(table).resume_offset(2) == 4001
 
 
 def test_a_table_without_a_writable_data_mapping_fails_the_start_up() -> None:

@@ -39,6 +39,15 @@ def _messages(events: list[EventT]) -> list[InMessage]:
     ]
 
 
+def _next_offsets(msgs: list[InMessage]) -> dict[int, int]:
+    """Input partition -> the offset after its last message in the batch (one input topic per agent)."""
+    out: dict[int, int] = {}
+    for m in msgs:
+        if m.offset >= out.get(m.partition, 0):
+            out[m.partition] = m.offset + 1
+    return out
+
+
 def build_app(settings: TransformSettings) -> faust.App:
     """The composition root of the transform worker."""
     opts = settings.transform
@@ -114,8 +123,14 @@ def build_app(settings: TransformSettings) -> faust.App:
         return await asyncio.get_running_loop().run_in_executor(
             None, committed_offsets, group_offsets, partitions, 10.0)
 
+    stores = {names.bars: TableStore(symbol_state), names.readings: TableStore(series_state)}
+
+    def processed(topic: str, partition: int) -> int | None:
+        store = stores.get(topic)
+        return store.resume_offset(partition) if store is not None else None
+
     continuity = Continuity(lambda: app.consumer, committed, stall_seconds=opts.stall_seconds,
-                            rebalancing=lambda: bool(app.rebalancing))
+                            processed=processed, settling=lambda: faust_internals.settling(app))
 
     def commit_refused(offsets: Mapping[Any, int]) -> None:
         for tp, offset in sorted(offsets.items()):
@@ -148,7 +163,7 @@ def build_app(settings: TransformSettings) -> faust.App:
             try:
                 await publish(out)
                 if store is not None:
-                    await store.write_changelog(changelog)
+                    await store.write_changelog(changelog, _next_offsets(msgs))
             except Exception:
                 # The broker refused our output after the producer's own retries. The in-memory state
                 # is now ahead of what was published: exit so the supervisor restarts us from the
@@ -160,12 +175,12 @@ def build_app(settings: TransformSettings) -> faust.App:
 
     @app.agent(bars_in, name="bars")
     async def bars_agent(stream: Any) -> None:
-        store = TableStore(symbol_state)
+        store = stores[names.bars]
         await run(stream, "bars", names.bars, lambda msgs: bars.process(msgs, store), store)
 
     @app.agent(readings_in, name="readings")
     async def readings_agent(stream: Any) -> None:
-        store = TableStore(series_state)
+        store = stores[names.readings]
         await run(stream, "readings", names.readings, lambda msgs: readings.process(msgs, store), store)
 
     @app.agent(counts_in, name="counts")

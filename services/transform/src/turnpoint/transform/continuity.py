@@ -131,14 +131,16 @@ class Continuity(Service):
         committed: CommittedOffsets,
         *,
         stall_seconds: float,
-        rebalancing: Callable[[], bool] = lambda: False,
+        processed: Callable[[str, int], int | None] = lambda topic, partition: None,
+        settling: Callable[[], bool] = lambda: False,
         clock: Callable[[], float] = time.monotonic,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self._consumer = consumer
         self._committed = committed
-        self._rebalancing = rebalancing
+        self._processed = processed
+        self._settling = settling
         self._clock = clock
         self.stall_seconds = stall_seconds
         self.guards: dict[str, OffsetGuard] = {}  # by input topic
@@ -156,7 +158,11 @@ class Continuity(Service):
             guard.forget()
 
     async def resume_at(self, guard: OffsetGuard, partitions: Iterable[Partition]) -> None:
-        """Start tracking newly seen partitions at the group's committed offset (or the log start)."""
+        """Start tracking newly seen partitions at the group's committed offset (or the log start).
+
+        Or later, where the partition's recovered state says it already holds the effects of more input
+        (`processed`): the previous owner published and saved them but had not committed yet.
+        """
         unknown = guard.unknown(partitions)
         if not unknown:
             return
@@ -174,11 +180,14 @@ class Continuity(Service):
             earliest = (await consumer.earliest_offsets(tp)).get(tp) or 0
             if not guard.unknown([(topic, partition)]):
                 continue
-            start = max(offset or 0, earliest)
+            processed = self._processed(topic, partition)
+            start = max(offset or 0, earliest, processed or 0)
             guard.start((topic, partition), start)
-            metrics.RESUMES.labels(topic, "committed" if offset is not None else "log start").inc()
+            source = "state" if processed and processed > (offset or 0) else \
+                "committed" if offset is not None else "log start"
+            metrics.RESUMES.labels(topic, source).inc()
             log.info("partition resumes", topic=topic, partition=partition, offset=start,
-                     committed=offset, log_start=earliest)
+                     committed=offset, processed=processed, log_start=earliest)
 
     async def seek_back(self, topic: str, partition: int, offset: int, why: str) -> None:
         log.warning("input messages went missing inside the consumer; seeking back to reprocess them",
@@ -201,7 +210,7 @@ class Continuity(Service):
 
     async def watchdog(self) -> None:
         """Seek back partitions whose consumer fetched messages an idle agent never received."""
-        if self._rebalancing():
+        if self._settling():
             return
         consumer = self._consumer()
         for tp in list(consumer.assignment()):

@@ -72,3 +72,8 @@ def watch_commits(consumer: Any, on_refused: CommitRefused) -> None:
 
     _commit._turnpoint_watched = True  # type: ignore[attr-defined]
     consumer._commit = _commit
+
+
+def settling(app: Any) -> bool:
+    """True while the group rebalances or the tables recover (partitions are not being delivered)."""
+    return bool(app.rebalancing or getattr(app, "in_recovery", False))
