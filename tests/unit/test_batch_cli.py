@@ -89,3 +89,61 @@ def test_unknown_timezone_and_gtype_fail(tmp_path: Path) -> None:
 def test_help(command: str) -> None:
     result = CliRunner().invoke(app, [command, "--help"])
     assert result.exit_code == 0 and "--input" in result.output and "--output" in result.output
+
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+
+
+@pytest.mark.parametrize(("sample", "symbol", "first"), [
+    ("AAPL.csv", "AAPL", ("2024-01-02", "185.639999")),   # Yahoo export: capitalised columns, Adj Close
+    ("005930_krx.csv", "005930", ("2024-01-02", "78200.0")),  # KRX export: CP949, 1,234 numbers, newest first
+])
+def test_reads_every_market_file_ingest_reads(sample: str, symbol: str, first: tuple[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "legs.csv"
+    code, err = invoke("rebounds", "--file", str(SAMPLES / sample), "-o", str(out), "--gtype", "close", "-g", "low")
+    assert code == 0, err
+    rows = list(csv.DictReader(out.open()))
+    assert rows and {r["symbol"] for r in rows} == {symbol}
+    assert (rows[0]["start_date"], rows[0]["start_value"]) == first
+    assert "0 bad" in err
+
+
+def test_input_aliases_and_readings_aliases(tmp_path: Path) -> None:
+    src = tmp_path / "r.csv"
+    src.write_text("Series,Timestamp,Value,unit\na,2025-01-01T00:00:00Z,1.5,degC\n")
+    for flag in ("--input", "--file", "-i"):
+        code, err = invoke("stats", flag, str(src), "-o", str(tmp_path / "s.csv"))
+        assert code == 0 and "1 rows read, 0 bad" in err, err
+
+
+def test_max_rejected(tmp_path: Path) -> None:
+    src = SAMPLES / "bad_bars.csv"  # 5 bad rows of 6
+    out = tmp_path / "legs.csv"
+    code, err = invoke("rebounds", "-i", str(src), "-o", str(out), "--max-rejected", "5")
+    assert code == 0 and out.exists(), err
+    out.unlink()
+    code, err = invoke("rebounds", "-i", str(src), "-o", str(out), "--max-rejected", "4")
+    assert code == 1 and "more than --max-rejected 4" in err and not out.exists()
+    assert f"{src}:3: bad-date" in err  # the bad rows are still named, with their lines
+    readings = tmp_path / "r.csv"
+    readings.write_text("series,ts,value\na,2025-01-01T00:00:00,1\na,2025-01-01T00:00:00Z,1\n")
+    code, err = invoke("outliers", "-i", str(readings), "-o", str(tmp_path / "o.csv"), "--max-rejected", "0")
+    assert code == 1 and f"{readings}:2: no-offset" in err
+
+
+@pytest.mark.parametrize("command", ["rebounds", "stats", "outliers"])
+def test_bad_output_paths_are_errors_not_tracebacks(command: str, tmp_path: Path) -> None:
+    src = SAMPLES / ("bars.csv" if command == "rebounds" else "readings.csv")
+    result = CliRunner().invoke(app, [command, "-i", str(src), "-o", str(tmp_path)])
+    assert (result.exit_code == 2 and "is a directory" in result.stderr and result.exception is None) or \
+        isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    code, err = invoke(command, "-i", str(src), "-o", str(tmp_path / "missing" / "o.csv"))
+    assert code == 2 and "does not exist" in err
+
+
+def test_undecodable_file_is_refused_with_its_name(tmp_path: Path) -> None:
+    src = tmp_path / "b.csv"
+    src.write_bytes(b"symbol,date,open,high,low,close,volume\n" + b"A,2024-01-02,1,1,1,1,1\n" * 70000 + b"\xff\xfe\xff,\n")
+    code, err = invoke("rebounds", "-i", str(src), "-o", str(tmp_path / "o.csv"))
+    assert code == 2 and f"{src}: not UTF-8 or CP949 text" in err

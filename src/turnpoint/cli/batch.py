@@ -1,45 +1,37 @@
 """`turnpoint batch`: the stream algorithms run over files (SPEC section 4).
 
-The commands feed the very state machines the stream workers use (:mod:`turnpoint.core.algorithms`);
-there is no second copy of an algorithm here. What a file changes is ordering:
+Input files are read by the row layer `turnpoint ingest` uses (:mod:`turnpoint.core.tables`), so every
+file `ingest` reads works here too. The commands run the very rules the stream workers run; what a file
+changes is ordering:
 
 - **rebounds**: a later row for the same symbol+date revises the earlier one (last row in the file wins),
-  then each symbol's final bars are fed to :class:`SymbolRebounds` in date order. So a revision
+  then each symbol's final bars are fed in date order to :func:`turnpoint.core.algorithms.zigzag.advance`,
+  the one place the zigzag rule is written (the stream's `SymbolRebounds` runs it too). So a revision
   anywhere in the file applies, however old (the conformance ``market.csv`` revises bars a year back at
   the end of the file; the stream would reject those as ``revision-too-old``). Default gtypes: all four.
 - **stats / outliers**: readings are de-duplicated on (series, instant) (the last row in the file wins;
-  redeliveries and replacements are counted in the summary), then fed to :class:`SeriesCalendar` in time
-  order. A file is a complete record, so nothing is ``late`` in batch, every distinct reading counts, and
-  the streamed outlier rule equals the batch rule of SPEC 3 exactly. This is what the conformance
-  expectations (``expected_stats_*``, ``expected_outliers_seoul``) require.
+  redeliveries and replacements are counted in the summary), then folded per series in time order as
+  :class:`SeriesCalendar` folds them (:mod:`turnpoint.core.algorithms.bulk`, equal to it bit for bit).
+  A file is a complete record, so nothing is ``late`` in batch and every distinct reading counts.
 
-Bad rows are reported on stderr as ``FILE:LINE: reason`` and counted in the final summary line; the exit
-status is 0 unless the input cannot be used at all (missing, unreadable, wrong header: status 2).
+Bad rows are reported on stderr as ``FILE:LINE: reason`` and counted in the final summary line. Exit
+status: 0 on success; 1 when ``--max-rejected N`` is given and more than N rows were rejected (the output is
+not written then); 2 when the input or output cannot be used at all (missing, unreadable, wrong header,
+an output path that is a directory).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
-from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from turnpoint.cli.csvio import (
-    BAR_COLUMNS,
-    READING_COLUMNS,
-    InputError,
-    Parsed,
-    iso_z,
-    parse_bar,
-    parse_reading,
-    read_rows,
-    write_csv,
-)
+from turnpoint.cli.csvio import InputError, OutputError, check_output, iso_z, write_csv, write_lines
+
+if TYPE_CHECKING:
+    from turnpoint.core.tables import BarTable, ReadingTable
 
 app = typer.Typer(no_args_is_help=True, help="Run the stream algorithms over CSV files (SPEC section 4).")
 
@@ -49,26 +41,59 @@ STAT_COLUMNS = ("series", "period", "start", "weekday", "count", "mean", "std", 
 OUTLIER_COLUMNS = ("series", "ts", "value", "mean", "std", "direction")
 _GTYPES = ("open", "high", "low", "close")
 
-InputOpt = typer.Option(..., "--input", "-i", help="Input CSV file.")
+InputOpt = typer.Option(..., "--input", "--file", "-i", help="Input CSV file (any format `turnpoint ingest` reads).")
 OutputOpt = typer.Option(..., "--output", "-o", help="Output CSV file (overwritten).")
+MaxRejectedOpt = typer.Option(None, "--max-rejected", min=0,
+                              help="Exit 1 (writing nothing) once more than N rows were rejected. Default: no limit.")
 
 
 def _err(msg: str) -> None:
     sys.stderr.write(msg + "\n")
 
 
-def _read(path: Path, columns: tuple[str, ...], parse: Any) -> Parsed:
+def _fail(exc: Exception) -> typer.Exit:
+    _err(f"error: {exc}")
+    return typer.Exit(2)
+
+
+def _report(path: Path, rejected: list[Any], max_rejected: int | None) -> None:
+    """Each rejected row on stderr with its line; exit 1 when more than ``max_rejected`` were rejected."""
+    for r in rejected:
+        _err(f"{path}:{r.line}: {r.reason}: {r.detail}")
+    if max_rejected is not None and len(rejected) > max_rejected:
+        _err(f"error: {len(rejected)} rows of {path} were rejected, more than --max-rejected {max_rejected}; "
+             f"nothing written")
+        raise typer.Exit(1)
+
+
+def _bars(path: Path, symbol: str | None) -> BarTable:
+    from turnpoint.core.tables import read_bar_table
+
     try:
-        parsed = read_rows(path, columns, parse)
+        return read_bar_table(path, symbol)
     except InputError as exc:
-        _err(f"error: {exc}")
-        raise typer.Exit(2) from None
-    for line, reason in parsed.bad:
-        _err(f"{path}:{line}: {reason}")
-    return parsed
+        raise _fail(exc) from None
+
+
+def _readings(path: Path) -> ReadingTable:
+    from turnpoint.core.tables import read_reading_table
+
+    try:
+        return read_reading_table(path)
+    except InputError as exc:
+        raise _fail(exc) from None
+
+
+def _output(path: Path) -> None:
+    try:
+        check_output(path)
+    except OutputError as exc:
+        raise _fail(exc) from None
 
 
 def _tz(name: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -85,78 +110,55 @@ def rebounds(
         list(_GTYPES), "--gtype", "-g", help="Graph type(s) to write: open, high, low, close (repeat). Default all."
     ),
     threshold: float = typer.Option(0.0, "--threshold", "-t", min=0.0, help="Reversal threshold theta (0.05 = 5 %)."),
+    symbol: str | None = typer.Option(None, "--symbol", "-s",
+                                      help="Symbol of a one-symbol file without a symbol column (default: file name)."),
+    max_rejected: int | None = MaxRejectedOpt,
 ) -> None:
-    """Zigzag legs per symbol and gtype.  in: symbol,date,open,high,low,close,volume"""
-    from turnpoint.core.algorithms import SymbolRebounds
+    """Zigzag legs per symbol and gtype.  in: symbol,date,open,high,low,close,volume (or Yahoo / KRX exports)"""
+    import math
 
     wanted = set(gtype)
     unknown = wanted - set(_GTYPES)
     if unknown:
         _err(f"error: unknown --gtype {', '.join(sorted(unknown))}; choose from {', '.join(_GTYPES)}")
         raise typer.Exit(2)
-    parsed = _read(input, BAR_COLUMNS, parse_bar)
-    final: dict[str, dict[dt.date, tuple[Any, ...]]] = defaultdict(dict)
-    revised = 0
-    for line, symbol, day, *values in parsed.rows:
-        bars = final[symbol]
-        revised += day in bars
-        bars[day] = (line, *values)
-    read, bad = parsed.read, len(parsed.bad)
-    parsed.rows.clear()  # `final` holds what is needed; a long history is millions of rows
-    rejected = 0
+    if not math.isfinite(threshold):
+        _err(f"error: --threshold must be a finite number >= 0, got {threshold!r}")
+        raise typer.Exit(2)
+    _output(output)
+    table = _bars(input, symbol)
+    _report(input, table.rejected, max_rejected)
+    from turnpoint.core.algorithms.bulk_legs import leg_lines
 
-    def legs() -> Iterator[tuple[Any, ...]]:
-        """Each symbol's legs, symbols in order: sorted by (symbol, gtype, start_date) without holding them all."""
-        nonlocal rejected
-        for symbol in sorted(final):
-            bars = final.pop(symbol)
-            state = SymbolRebounds(symbol, threshold=threshold)
-            update = state.apply([(d, *bars[d][1:]) for d in sorted(bars)])
-            for r in update.rejected:
-                rejected += 1
-                _err(f"{input}:{bars[r['date']][0]}: {r['reason']}: {r['detail']}")
-            rows = [(leg["symbol"], leg["gtype"], leg["start_date"], leg["start_value"], leg["end_date"],
-                     leg["end_value"], leg["bars"], leg["change"], leg["pct"], leg["direction"])
-                    for leg in update.legs if leg["gtype"] in wanted and not leg["deleted"]]
-            rows.sort(key=lambda r: (r[1], r[2]))
-            yield from rows
-
-    symbols = len(final)
-    written = write_csv(output, LEG_COLUMNS, legs())
-    _err(f"rebounds: {read} rows read, {bad + rejected} bad, {revised} revisions, "
-         f"{symbols} symbols; {written} legs written to {output}")
+    lines, revised, symbols = leg_lines(table, sorted(wanted), threshold)
+    try:
+        write_lines(output, LEG_COLUMNS, lines)
+    except OutputError as exc:
+        raise _fail(exc) from None
+    _err(f"rebounds: {table.read} rows read, {len(table.rejected)} bad, {revised} revisions, "
+         f"{symbols} symbols; {len(lines)} legs written to {output}")
 
 
-def _readings(path: Path, tz: str, **rule: Any) -> tuple[Parsed, list[Any], dict[str, int]]:
-    """Parse, de-duplicate (last row wins) and feed each series in time order; return the updates."""
-    from turnpoint.core.algorithms import SeriesCalendar
-    from turnpoint.core.algorithms.calendar import to_micros
+def _days(input: Path, tz: str, output: Path, max_rejected: int | None) -> tuple[Any, ReadingTable]:
+    _output(output)
+    table = _readings(input)
+    _report(input, table.rejected, max_rejected)
+    from turnpoint.core.algorithms.bulk import distinct, group_days
 
-    parsed = _read(path, READING_COLUMNS, parse_reading)
-    by_series: dict[str, dict[int, tuple[int, float]]] = defaultdict(dict)
-    counts = {"duplicates": 0, "replaced": 0, "rejected": 0}
-    for line, series, ts, value in parsed.rows:
-        us = to_micros(ts)
-        seen = by_series[series]
-        old = seen.get(us)
-        if old is not None:
-            counts["duplicates" if old[1] == value else "replaced"] += 1
-        seen[us] = (line, value)
-    updates = []
-    for series, seen in by_series.items():
-        state = SeriesCalendar(series, tz=tz, **rule)
-        order = sorted(seen)
-        update = state.apply([(us, seen[us][1]) for us in order])
-        for r in update.rejected:
-            counts["rejected"] += 1
-            _err(f"{path}:{seen[to_micros(r['ts'])][0]}: {r['reason']}: {r['detail']}")
-        updates.append(update)
-    return parsed, updates, counts
+    return group_days(distinct(table.series, table.micros, table.value), tz), table
 
 
-def _summary(kind: str, parsed: Parsed, counts: dict[str, int], written: int, output: Path) -> None:
-    _err(f"{kind}: {parsed.read} rows read, {len(parsed.bad) + counts['rejected']} bad, "
-         f"{counts['duplicates']} duplicates, {counts['replaced']} replaced; {written} rows written to {output}")
+def _summary(kind: str, table: ReadingTable, days: Any, written: int, output: Path) -> None:
+    d = days.distinct
+    _err(f"{kind}: {table.read} rows read, {len(table.rejected)} bad, "
+         f"{d.duplicates} duplicates, {d.replaced} replaced; {written} rows written to {output}")
+
+
+def _write(output: Path, header: tuple[str, ...], rows: list[Any]) -> None:
+    try:
+        write_csv(output, header, rows)
+    except OutputError as exc:
+        raise _fail(exc) from None
 
 
 @app.command("stats")
@@ -164,18 +166,15 @@ def stats(
     input: Path = InputOpt,
     output: Path = OutputOpt,
     tz: str = typer.Option("UTC", "--tz", help="IANA time zone of the calendar (e.g. Asia/Seoul)."),
+    max_rejected: int | None = MaxRejectedOpt,
 ) -> None:
     """Calendar statistics per series and period.  in: series,ts,value"""
-    parsed, updates, counts = _readings(input, _tz(tz))
-    rows: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-    for update in updates:
-        for r in update.rows:  # absolute values: the last row emitted for a key is the final one
-            rows[(r["series"], r["period"], r["start"], r["weekday"] or 0)] = (
-                r["series"], r["period"], r["start"], r["weekday"], r["count"], r["mean"], r["std"], r["min"],
-                r["max"])
-    out = [rows[k] for k in sorted(rows)]
-    write_csv(output, STAT_COLUMNS, out)
-    _summary("stats", parsed, counts, len(out), output)
+    days, table = _days(input, _tz(tz), output, max_rejected)
+    from turnpoint.core.algorithms.bulk import stat_rows
+
+    rows = stat_rows(days)
+    _write(output, STAT_COLUMNS, rows)
+    _summary("stats", table, days, len(rows), output)
 
 
 @app.command("outliers")
@@ -186,11 +185,19 @@ def outliers(
     window_days: int = typer.Option(28, "--window-days", min=1, help="Reference window W in local days."),
     min_count: int = typer.Option(30, "--min-count", min=1, help="Readings needed in the window to judge."),
     k: float = typer.Option(1.5, "--k", min=0.0, help="Outlier if beyond mean +/- k * std."),
+    max_rejected: int | None = MaxRejectedOpt,
 ) -> None:
     """Outliers per series against the previous W local days.  in: series,ts,value"""
-    parsed, updates, counts = _readings(input, _tz(tz), window_days=window_days, min_count=min_count, k=k)
-    found = {(o["series"], o["ts"]): o for u in updates for o in u.outliers}
-    out = [(o["series"], iso_z(o["ts"]), o["value"], o["mean"], o["std"], o["direction"])
-           for _, o in sorted(found.items(), key=lambda kv: kv[0])]
-    write_csv(output, OUTLIER_COLUMNS, out)
-    _summary("outliers", parsed, counts, len(out), output)
+    from turnpoint.core.algorithms.outliers import OutlierRule
+
+    try:
+        rule = OutlierRule(window_days, min_count, k)
+    except ValueError as exc:
+        raise _fail(exc) from None
+    days, table = _days(input, _tz(tz), output, max_rejected)
+    from turnpoint.core.algorithms.bulk import outlier_rows
+    from turnpoint.core.algorithms.calendar import from_micros
+
+    rows = [(s, iso_z(from_micros(us)), v, m, sd, d) for s, us, v, m, sd, d in outlier_rows(days, rule)]
+    _write(output, OUTLIER_COLUMNS, rows)
+    _summary("outliers", table, days, len(rows), output)

@@ -61,7 +61,7 @@ def test_bad_rows_are_rejected_with_line_numbers_and_raw_text() -> None:
 def test_unknown_header_refuses_the_file(tmp_path: Path) -> None:
     f = tmp_path / "x.csv"
     f.write_text("a,b,c\n1,2,3\n")
-    with pytest.raises(InputFileError, match="lacks date, open, high, low, close"):
+    with pytest.raises(InputFileError, match=r"lacks column\(s\) date, open, high, low, close"):
         list(read_bars(f))
 
 

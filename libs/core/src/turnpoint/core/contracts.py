@@ -36,6 +36,9 @@ CAMERA_MAX = SERIES_MAX - 1 - max(map(len, COUNT_SERIES))
 LABEL_MAX = 200
 """Free text on input records (source, symbol names, markets, designations)."""
 UNIT_MAX = 64
+SYMBOL_MAX = 32
+SYMBOL_PATTERN = r"^[A-Za-z0-9._^=\-]+$"
+"""The symbol rule, with 1 to SYMBOL_MAX characters (`turnpoint.core.rows.is_symbol` is its fast form)."""
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
@@ -84,7 +87,7 @@ Whole = Annotated[int, Field(strict=True, ge=0)]
 Text = Annotated[str, AfterValidator(check_text)]
 SeriesName = Annotated[str, Field(min_length=1, max_length=SERIES_MAX), AfterValidator(check_text)]
 CameraName = Annotated[str, Field(min_length=1, max_length=CAMERA_MAX), AfterValidator(check_text)]
-SymbolName = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._^=\-]+$")]
+SymbolName = Annotated[str, Field(min_length=1, max_length=SYMBOL_MAX, pattern=SYMBOL_PATTERN)]
 Label = Annotated[str, Field(max_length=LABEL_MAX), AfterValidator(check_text)]
 Unit = Annotated[str, Field(max_length=UNIT_MAX), AfterValidator(check_text)]
 

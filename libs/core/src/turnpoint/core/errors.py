@@ -25,3 +25,7 @@ class InvalidRecord(TurnpointError):
 
 class InfrastructureUnavailable(TurnpointError):
     """The broker or the database did not answer; callers retry with backoff."""
+
+
+class InputFileError(TurnpointError):
+    """A whole input file was refused (missing, unreadable, unknown header, no symbol); the message names it."""

@@ -11,13 +11,13 @@ from fastapi import Path, Query
 from turnpoint.api.cursor import MAX_CURSOR_LENGTH
 from turnpoint.api.errors import InvalidParameter
 from turnpoint.api.pages import DEFAULT_LIMIT, MAX_LIMIT
-from turnpoint.core.contracts import Date, check_date, check_instant
+from turnpoint.core.contracts import SYMBOL_MAX, SYMBOL_PATTERN, Date, check_date, check_instant
 
 GTypeParam = Literal["open", "high", "low", "close"]
 IntervalParam = Literal["day", "week", "month"]
 PeriodParam = Literal["day", "week", "month", "year", "month-weekday", "year-weekday"]
 
-Symbol = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._^=\-]+$",
+Symbol = Annotated[str, Path(min_length=1, max_length=SYMBOL_MAX, pattern=SYMBOL_PATTERN,
                                description="ticker symbol")]
 NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL; refuse it as a parameter error, not a server error
 Series = Annotated[str, Query(min_length=1, max_length=200, pattern=NO_NUL, description="series name (may contain `/`)")]

@@ -1,7 +1,7 @@
 """The ingest service's errors. Each says what was wrong and what to do about it.
 
 `IngestError` (a `TurnpointError`)
-  `InputFileError`   a file cannot be read as any supported format (the whole file is refused)
+  `InputFileError`   (core's, raised by the shared file readers) a file cannot be read as any supported format
   `SerialConfigError` a serial port configuration file is invalid (names the file and the field)
   `DeliveryFailed`   Kafka did not acknowledge records in time (callers retry or spool)
   `TokenError`       a token command failed (unknown name, duplicate name)
@@ -9,15 +9,13 @@
 
 from __future__ import annotations
 
-from turnpoint.core.errors import TurnpointError
+from turnpoint.core.errors import InputFileError, TurnpointError
+
+__all__ = ["DeliveryFailed", "IngestError", "InputFileError", "SerialConfigError", "TokenError"]
 
 
 class IngestError(TurnpointError):
     """Base of the ingest service's errors."""
-
-
-class InputFileError(IngestError):
-    """A whole input file was refused (unreadable, unknown header, no symbol)."""
 
 
 class SerialConfigError(IngestError):

@@ -18,12 +18,12 @@ from operator import itemgetter, le, lt
 from typing import Any
 
 from turnpoint.core.contracts import LABEL_MAX, MAX_YEAR, MIN_YEAR
+from turnpoint.core.rows import is_symbol
 
 Row = tuple[str, dt.date, float, float, float, float, float]
 """``(symbol, date, open, high, low, close, volume)``"""
 
 _FIELDS = frozenset({"symbol", "date", "open", "high", "low", "close", "volume", "source"})
-_SYMBOL = re.compile(r"^[A-Za-z0-9._^=\-]+$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _NUMBER = frozenset({int, float})  # exact types: bool, a subclass of int, is not a number here
 _SEVEN = itemgetter("symbol", "date", "open", "high", "low", "close", "volume")
@@ -66,7 +66,7 @@ def fast_columns(items: list[Any], symbols: set[str], dates: dict[str, dt.date])
         return None
     symbol = distinct.pop()
     if symbol not in symbols:
-        if type(symbol) is not str or not 1 <= len(symbol) <= 32 or not _SYMBOL.match(symbol):
+        if not is_symbol(symbol):
             return None
         symbols.add(symbol)
     if None in days:
@@ -123,7 +123,7 @@ def fast_rows(items: list[Any], symbols: set[str]) -> list[Row] | None:
         if len(it) > 6 and not it.keys() <= _FIELDS:
             return None
         if symbol not in symbols:
-            if type(symbol) is not str or not 1 <= len(symbol) <= 32 or not _SYMBOL.match(symbol):
+            if not is_symbol(symbol):
                 return None
             symbols.add(symbol)
         if type(date) is not str or len(date) != 10 or not _DATE.match(date):

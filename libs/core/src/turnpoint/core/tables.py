@@ -1,0 +1,195 @@
+"""Whole market and readings files as columns: the rows of :mod:`turnpoint.core.formats`, without a dict each.
+
+The batch commands read whole files, so they take them a column at a time: every distinct symbol, date,
+series and timestamp text is checked once by the row layer's own functions (:mod:`turnpoint.core.rows`),
+and the numbers of a column are converted with one ``map(float, ...)`` and checked with numpy. That fast
+path takes only files in which every row is well formed; as soon as anything is unusual (a short or blank
+row, a bad value, thousands separators, an empty volume) the file is read again row by row through
+:func:`~turnpoint.core.formats.read_bars` / :func:`~turnpoint.core.formats.read_readings`, which also
+produce the rejections with their line numbers. Either way the table holds exactly the values those
+readers accept (`tests/unit/test_rows_contract.py` checks it with hypothesis).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from turnpoint.core.errors import InputFileError
+from turnpoint.core.formats import (
+    CsvSource,
+    Rejected,
+    market_columns,
+    read_bars,
+    read_readings,
+    reading_columns,
+)
+from turnpoint.core.rows import RowError, check_series, check_symbol, check_unit, parse_date, parse_instant
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_US = dt.timedelta(microseconds=1)
+F64 = npt.NDArray[np.float64]
+
+
+@dataclass(slots=True)
+class BarTable:
+    """Accepted bars in file order, column by column; ``rejected`` holds the refused rows with their lines."""
+
+    symbol: list[str] = field(default_factory=list)
+    day: list[int] = field(default_factory=list)  # date ordinals
+    open: list[float] = field(default_factory=list)
+    high: list[float] = field(default_factory=list)
+    low: list[float] = field(default_factory=list)
+    close: list[float] = field(default_factory=list)
+    volume: list[float] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+    @property
+    def read(self) -> int:
+        """Data rows read (blank lines excluded): accepted plus rejected."""
+        return len(self.day) + len(self.rejected)
+
+
+@dataclass(slots=True)
+class ReadingTable:
+    """Accepted readings in file order: series, instants as epoch microseconds (UTC), values."""
+
+    series: list[str] = field(default_factory=list)
+    micros: list[int] = field(default_factory=list)
+    value: list[float] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+    @property
+    def read(self) -> int:
+        return len(self.micros) + len(self.rejected)
+
+
+def micros(ts: dt.datetime) -> int:
+    """Epoch microseconds of an aware datetime."""
+    return (ts - _EPOCH) // _US
+
+
+def read_bar_table(path: Path, symbol: str | None = None) -> BarTable:
+    """Every bar of a market file (any dialect `turnpoint ingest market` reads) as columns."""
+    with _decoding(path):
+        table = _fast_bars(path, symbol)
+        if table is not None:
+            return table
+        table = BarTable()
+        for row in read_bars(path, symbol):
+            if isinstance(row, Rejected):
+                table.rejected.append(row)
+                continue
+            table.symbol.append(row["symbol"])
+            table.day.append(dt.date.fromisoformat(row["date"]).toordinal())
+            table.open.append(row["open"])
+            table.high.append(row["high"])
+            table.low.append(row["low"])
+            table.close.append(row["close"])
+            table.volume.append(row["volume"])
+        return table
+
+
+def read_reading_table(path: Path) -> ReadingTable:
+    """Every reading of a sensor log (series,ts,value[,unit]) as columns."""
+    with _decoding(path):
+        table = _fast_readings(path)
+        if table is not None:
+            return table
+        table = ReadingTable()
+        for row in read_readings(path):
+            if isinstance(row, Rejected):
+                table.rejected.append(row)
+                continue
+            table.series.append(row["series"])
+            table.micros.append(micros(parse_instant(row["ts"])))
+            table.value.append(row["value"])
+        return table
+
+
+class _decoding:
+    """Turns a decoding error deep in a file into the file's refusal, with the byte offset."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, UnicodeDecodeError):
+            msg = f"{self.path}: not UTF-8 or CP949 text ({exc.reason} at byte {exc.start}); save it as UTF-8"
+            raise InputFileError(msg) from None
+        if isinstance(exc, IsADirectoryError | PermissionError):
+            msg = f"{self.path}: cannot read: {exc.strerror or exc}"
+            raise InputFileError(msg) from None
+
+
+def _rows(src: CsvSource, width: int) -> list[list[str]] | None:
+    """All data rows when each has at least ``width`` fields (so no blank or short row), else None."""
+    rows = list(src.reader)
+    if rows and min(map(len, rows)) < width:
+        return None
+    return rows
+
+
+def _finite(*columns: F64, positive: bool = True) -> bool:
+    ok = True
+    for col in columns:
+        ok = ok and bool(np.isfinite(col).all()) and bool((col > 0).all() if positive else (col >= 0).all())
+    return ok
+
+
+def _fast_bars(path: Path, symbol: str | None) -> BarTable | None:
+    with CsvSource(path) as src:
+        found, _source, fixed = market_columns(src, symbol)
+        rows = _rows(src, max(found.values()) + 1)
+    if rows is None:
+        return None
+    if not rows:
+        return BarTable()
+    columns = list(zip(*rows, strict=False))  # rows may be longer than the columns used: extra ones ignored
+    try:
+        if fixed is not None:
+            symbols = [fixed] * len(rows)
+        else:
+            names = {s: check_symbol(s) for s in set(columns[found["symbol"]])}
+            symbols = list(map(names.__getitem__, columns[found["symbol"]]))
+        days = {d: parse_date(d).toordinal() for d in set(columns[found["date"]])}
+        o, h, lo, c = (list(map(float, columns[found[k]])) for k in ("open", "high", "low", "close"))
+        v = list(map(float, columns[found["volume"]])) if "volume" in found else [0.0] * len(rows)
+    except (RowError, ValueError):
+        return None
+    ao, ah, al, ac, av = (np.array(x, dtype=np.float64) for x in (o, h, lo, c, v))
+    if not (_finite(ao, ah, al, ac) and _finite(av, positive=False) and bool((al <= ah).all())):
+        return None
+    return BarTable(symbols, list(map(days.__getitem__, columns[found["date"]])), o, h, lo, c, v)
+
+
+def _fast_readings(path: Path) -> ReadingTable | None:
+    with CsvSource(path) as src:
+        found = reading_columns(src)
+        rows = _rows(src, max(found.values()) + 1)
+    if rows is None:
+        return None
+    if not rows:
+        return ReadingTable()
+    columns = list(zip(*rows, strict=False))
+    try:
+        series = columns[found["series"]]
+        for s in set(series):
+            check_series(s)
+        if "unit" in found:
+            for u in set(columns[found["unit"]]):
+                check_unit(u)
+        instants = {t: micros(parse_instant(t)) for t in set(columns[found["ts"]])}
+        values = list(map(float, columns[found["value"]]))
+    except (RowError, ValueError):
+        return None
+    if not bool(np.isfinite(np.array(values, dtype=np.float64)).all()):
+        return None
+    return ReadingTable(list(series), list(map(instants.__getitem__, columns[found["ts"]])), values)

@@ -1,0 +1,142 @@
+"""The whole-file algorithms of the batch commands equal the stream's state machines, bit for bit."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from turnpoint.core.algorithms import SeriesCalendar, SymbolRebounds
+from turnpoint.core.algorithms.bulk import distinct, group_days, local_days, outlier_rows, stat_rows
+from turnpoint.core.algorithms.bulk_legs import leg_lines
+from turnpoint.core.algorithms.calendar import LocalDays, to_micros
+from turnpoint.core.algorithms.outliers import OutlierRule
+from turnpoint.core.tables import BarTable
+
+pytestmark = pytest.mark.unit
+PROPS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+# zones with midnight DST changes (Santiago, Havana), 30-minute DST (Lord Howe), odd offsets (Kathmandu)
+ZONES = ["UTC", "Asia/Seoul", "America/New_York", "America/Santiago", "America/Havana", "Australia/Lord_Howe",
+         "Asia/Kathmandu", "Europe/London"]
+DAY_US = 86_400_000_000
+
+
+def stream_result(series: list[str], us: list[int], values: list[float], tz: str,
+                  rule: OutlierRule) -> tuple[list[Any], list[Any]]:
+    """What the batch commands computed before: SeriesCalendar per series, distinct readings in time order."""
+    seen: dict[str, dict[int, float]] = defaultdict(dict)
+    for s, u, v in zip(series, us, values, strict=True):
+        seen[s][u] = v
+    rows: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    outliers = []
+    for s, by_ts in seen.items():
+        cal = SeriesCalendar(s, tz=tz, window_days=rule.window_days, min_count=rule.min_count, k=rule.k)
+        update = cal.apply([(u, by_ts[u]) for u in sorted(by_ts)])
+        assert update.rejected == []
+        for r in update.rows:
+            rows[(r["series"], r["period"], r["start"], r["weekday"] or 0)] = (
+                r["series"], r["period"], r["start"], r["weekday"], r["count"], r["mean"], r["std"], r["min"], r["max"])
+        outliers += [(o["series"], to_micros(o["ts"]), o["value"], o["mean"], o["std"], o["direction"])
+                     for o in update.outliers]
+    return [rows[k] for k in sorted(rows)], sorted(outliers, key=lambda o: (o[0], o[1]))
+
+
+@st.composite
+def readings(draw: st.DrawFn) -> tuple[list[str], list[int], list[float]]:
+    base = draw(st.sampled_from([dt.datetime(2025, 3, 7, tzinfo=dt.UTC), dt.datetime(2024, 9, 1, tzinfo=dt.UTC),
+                                 dt.datetime(2025, 10, 24, tzinfo=dt.UTC), dt.datetime(1905, 1, 1, tzinfo=dt.UTC)]))
+    n = draw(st.integers(1, 150))
+    step = draw(st.sampled_from([10, 60, 397, 1440]))  # minutes, about
+    series, us, values = [], [], []
+    t = to_micros(base)
+    for _ in range(n):
+        t += draw(st.integers(0, step)) * 60_000_000 + draw(st.integers(0, 2)) * 500_000
+        s = draw(st.sampled_from(["a", "b/c", "z"]))
+        v = draw(st.one_of(st.integers(0, 5).map(float), st.floats(-50, 50).map(lambda x: round(x, 2)),
+                           st.just(-0.0)))
+        series.append(s)
+        us.append(t)
+        values.append(v)
+        if draw(st.integers(0, 6)) == 0:  # a redelivery or a replacement later in the file
+            series.append(s)
+            us.append(t)
+            values.append(draw(st.sampled_from([v, v + 1.0])))
+    return series, us, values
+
+
+@PROPS
+@given(readings(), st.sampled_from(ZONES), st.integers(1, 10), st.integers(1, 12), st.sampled_from([0.0, 0.5, 1.5]))
+def test_stats_and_outliers_equal_the_stream(data: Any, tz: str, w: int, min_count: int, k: float) -> None:
+    series, us, values = data
+    rule = OutlierRule(w, min_count, k)
+    want_rows, want_out = stream_result(series, us, values, tz, rule)
+    days = group_days(distinct(series, us, values), tz)
+    assert stat_rows(days) == want_rows
+    assert outlier_rows(days, rule) == want_out
+    assert repr(stat_rows(days)) == repr(want_rows)  # -0.0 and 0.0 are equal but print differently
+
+
+def test_duplicates_and_replacements_are_counted_as_in_file_order() -> None:
+    d = distinct(["a", "a", "a", "b", "a"], [1, 1, 2, 1, 1], [1.0, 1.0, 5.0, 3.0, 2.0])
+    assert (d.duplicates, d.replaced) == (1, 1)
+    assert d.series == ["a", "b"] and d.value.tolist() == [2.0, 5.0, 3.0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(ZONES), st.integers(-2_000_000, 2_000_000), st.lists(st.integers(0, 3 * 86_400), min_size=1,
+                                                                            max_size=60))
+def test_local_days_equal_local_days_one_by_one(tz: str, start_hours: int, seconds: list[int]) -> None:
+    # instants around the whole year, so DST changes (at midnight in Santiago and Havana) are crossed
+    base = start_hours * 3_600_000_000
+    us = np.array(sorted(base + s * 1_000_000 for s in seconds), dtype=np.int64)
+    one = LocalDays(tz)
+    assert local_days(us, tz).tolist() == [one.day_of(int(u)) for u in us]
+
+
+def test_local_days_across_a_midnight_dst_change() -> None:
+    tz = "America/Santiago"  # 2024-09-08 00:00 -> 01:00: the local midnight does not exist
+    start = to_micros(dt.datetime(2024, 9, 7, 0, tzinfo=dt.UTC))
+    us = np.arange(start, start + 3 * DAY_US, 60_000_000 * 7, dtype=np.int64)
+    one = LocalDays(tz)
+    assert local_days(us, tz).tolist() == [one.day_of(int(u)) for u in us]
+
+
+@st.composite
+def bar_files(draw: st.DrawFn) -> BarTable:
+    t = BarTable()
+    for _ in range(draw(st.integers(1, 120))):
+        t.symbol.append(draw(st.sampled_from(["AAA", "B.X", "005930"])))
+        t.day.append(dt.date(2024, 1, 1).toordinal() + draw(st.integers(0, 60)))
+        o, h, lo, c = (draw(st.sampled_from([1.0, 2.0, 2.5, 3.0, 10.0, 0.1])) for _ in range(4))
+        t.open.append(o)
+        t.high.append(max(h, lo))
+        t.low.append(min(h, lo))
+        t.close.append(c)
+        t.volume.append(0.0)
+    return t
+
+
+@PROPS
+@given(bar_files(), st.sampled_from([0.0, 0.05, 0.5]), st.sampled_from([["close"], ["close", "high", "low", "open"]]))
+def test_leg_lines_equal_symbol_rebounds(t: BarTable, threshold: float, gtypes: list[str]) -> None:
+    final: dict[str, dict[int, tuple[float, ...]]] = defaultdict(dict)
+    for row in zip(t.symbol, t.day, t.open, t.high, t.low, t.close, t.volume, strict=True):
+        final[row[0]][row[1]] = row[2:]
+    want = []
+    for symbol in sorted(final):
+        bars = final[symbol]
+        update = SymbolRebounds(symbol, threshold=threshold).apply(
+            [(dt.date.fromordinal(d), *bars[d]) for d in sorted(bars)])  # type: ignore[misc]
+        legs = sorted((leg for leg in update.legs if leg["gtype"] in gtypes and not leg["deleted"]),
+                      key=lambda leg: (leg["gtype"], leg["start_date"]))
+        want += [",".join(repr(x) if isinstance(x, float) else str(x) for x in (
+            leg["symbol"], leg["gtype"], leg["start_date"], leg["start_value"], leg["end_date"], leg["end_value"],
+            leg["bars"], leg["change"], leg["pct"], leg["direction"])) + "\n" for leg in legs]
+    lines, revised, symbols = leg_lines(t, gtypes, threshold)
+    assert lines == want
+    assert revised == len(t.day) - sum(map(len, final.values())) and symbols == len(final)
