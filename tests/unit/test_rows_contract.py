@@ -135,3 +135,11 @@ def test_the_symbol_rule_is_the_contracts(name: object) -> None:
     assert not is_symbol(name)
     assert fast_rows([{"symbol": name, "date": "2024-01-02", "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0,
                        "volume": 0.0}], set()) is None
+
+
+def test_an_iso_week_date_is_published_as_a_calendar_date() -> None:
+    """`date.fromisoformat` takes 2024-W01-1 (10 characters); the row went out unchanged and `Bar` refused it."""
+    from turnpoint.core.rows import bar_dict
+
+    row = bar_dict("AAA", "2024-W01-1", "1", "1", "1", "1", "0", None)
+    assert row["date"] == "2024-01-01" and Bar.model_validate(row).date == dt.date(2024, 1, 1)

@@ -112,7 +112,8 @@ def bar_dict(
         o, h, lo, c = float(open_), float(high), float(low), float(close)
         v = float(volume) if volume else 0.0
         if (0 < o < _INF and 0 < lo <= h < _INF and 0 < c < _INF and 0 <= v < _INF
-                and len(date) == 10 and MIN_YEAR <= dt.date.fromisoformat(date).year <= MAX_YEAR):
+                and len(date) == 10 and date[4] == date[7] == "-"
+                and MIN_YEAR <= dt.date.fromisoformat(date).year <= MAX_YEAR):
             return {"symbol": symbol, "date": date, "open": o, "high": h, "low": lo, "close": c, "volume": v,
                     "source": source}
     except ValueError:
