@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-from confluent_kafka import KafkaError, Message
+from confluent_kafka import KafkaError, KafkaException, Message
 
-from turnpoint.core.topics import TopicSpec
 from turnpoint.ingest.errors import DeliveryFailed
 from turnpoint.ingest.publisher import Publisher
+from turnpoint.ingest.write_api.plan import Planned
 
 
 class Poller:
@@ -40,43 +39,40 @@ class Poller:
             self._thread.join(timeout=5)
 
 
-async def publish_and_wait(
-    publisher: Publisher, spec: TopicSpec, groups: Mapping[str, Sequence[dict[str, Any]]], batch_size: int,
-    timeout: float,
-) -> int:
-    """Publish every group's items (envelopes of <= batch_size) and wait for all acks; return messages sent.
+async def publish_and_wait(publisher: Publisher, topic: str, messages: Sequence[Planned], timeout: float) -> int:
+    """Produce `messages` (already encoded and sized) and wait for all acks; return how many were sent.
 
     Raises DeliveryFailed when any message fails or not all are acknowledged within `timeout` seconds.
     """
+    if not messages:
+        return 0
     loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
-    state = {"pending": 0, "sent": 0}
+    state = {"pending": len(messages)}
     errors: list[str] = []
 
     def settle(err: KafkaError | None) -> None:
         state["pending"] -= 1
         if err is not None:
             errors.append(str(err))
-        if state["pending"] == 0 and state["sent"] and not done.done():
+        if state["pending"] == 0 and not done.done():
             done.set_result(None)
 
     def on_delivery(err: KafkaError | None, _msg: Message) -> None:
         loop.call_soon_threadsafe(settle, err)
 
-    for key, items in groups.items():
-        for i in range(0, len(items), batch_size):
-            state["pending"] += 1
-            publisher.send(spec, key, items[i : i + batch_size], on_delivery)
-    state["sent"] = 1
-    if state["pending"] == 0:
-        return 0
-    messages = state["pending"]
+    try:
+        for m in messages:
+            publisher.produce_raw(topic, m.key, m.value, m.items, on_delivery)
+    except KafkaException as exc:  # refused locally (e.g. the broker's metadata is unknown)
+        msg = f"Kafka refused a message: {exc}"
+        raise DeliveryFailed(msg) from None
     try:
         await asyncio.wait_for(asyncio.shield(done), timeout)
     except TimeoutError:
-        msg = f"Kafka did not acknowledge {state['pending']} of {messages} messages within {timeout:.0f}s"
+        msg = f"Kafka did not acknowledge {state['pending']} of {len(messages)} messages within {timeout:.0f}s"
         raise DeliveryFailed(msg) from None
     if errors:
-        msg = f"Kafka refused {len(errors)} of {messages} messages: {errors[0]}"
+        msg = f"Kafka refused {len(errors)} of {len(messages)} messages: {errors[0]}"
         raise DeliveryFailed(msg)
-    return messages
+    return len(messages)

@@ -1,14 +1,19 @@
 """`build_app(settings)`: the write API. POST /v1/counts, /v1/readings, /v1/bars; /healthz; /metrics.
 
 Bodies are one record, a JSON array of records, or `{"items": [...]}`. Every record is validated against
-its contract before anything is published (all or nothing); the answer is 202 only after Kafka
-acknowledged every message. Errors are problem+json: 401 (no or unknown token), 403 (scope), 413 (body
-too large), 422 (invalid JSON or records, reused idempotency key), 409 (same key still in progress),
-503 (Kafka did not acknowledge; retry, with the same Idempotency-Key).
+its contract and every message is encoded and sized before anything is published (all or nothing); the
+answer is 202 only after Kafka acknowledged every message. Errors are problem+json: 401 (no or unknown
+token), 403 (scope), 413 (body too large, too many records, a record too large for a Kafka message: its
+`index` is named), 422 (invalid JSON or records, reused idempotency key), 409 (same key still in
+progress), 503 with Retry-After (Kafka did not acknowledge, or PostgreSQL did not answer within
+`db_timeout_seconds`; retry, with the same Idempotency-Key). Expired idempotency keys are purged every
+`idempotency_purge_seconds`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import time
 from collections.abc import AsyncIterator
@@ -28,9 +33,9 @@ from turnpoint.core.topics import TopicSpec
 from turnpoint.ingest import metrics
 from turnpoint.ingest.acks import publish_and_wait
 from turnpoint.ingest.errors import DeliveryFailed
-from turnpoint.ingest.publisher import group_by_key
 from turnpoint.ingest.tokens import TokenCache, TokenInfo
 from turnpoint.ingest.write_api.idempotency import IdempotencyStore
+from turnpoint.ingest.write_api.plan import plan_messages
 from turnpoint.ingest.write_api.problems import Problem, problem_response
 
 if TYPE_CHECKING:
@@ -106,32 +111,57 @@ def bearer(request: Request) -> str:
     return token.strip()
 
 
+def _db_unavailable(exc: BaseException) -> Problem:
+    log.warning("database unavailable", error=f"{type(exc).__name__}: {exc}")
+    return Problem(503, "Database unavailable", "PostgreSQL (tokens, idempotency keys) did not answer; nothing was "
+                   "published: retry shortly (with the same Idempotency-Key)", {"Retry-After": "1"})
+
+
 def build_app(settings: IngestSettings, service: IngestService | None = None) -> FastAPI:
     """The composition root of the HTTP side; `service` (publisher, watcher, serial) is bootstrapped if absent."""
-    from psycopg_pool import AsyncConnectionPool
+    import psycopg
+    from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
     from turnpoint.ingest.service import bootstrap
 
     svc = service if service is not None else bootstrap(settings)
     cfg = settings.ingest
-    pool = AsyncConnectionPool(settings.dsn(), min_size=1, max_size=8, open=False,
+    # a request waits at most `db_timeout_seconds` for a connection: PostgreSQL down is a 503 within a second
+    pool = AsyncConnectionPool(settings.dsn(), min_size=1, max_size=8, open=False, timeout=cfg.db_timeout_seconds,
                                kwargs={"autocommit": True, "connect_timeout": 10})
     tokens = TokenCache(pool, cfg.token_cache_seconds)
     # a request holds its key at most for the acknowledgement wait; the margin covers the rest
     idem = IdempotencyStore(pool, cfg.idempotency_ttl_hours, stale_after_seconds=cfg.ack_timeout_seconds + 30)
+    db_errors = (psycopg.Error, PoolTimeout)
+
+    async def purge_forever() -> None:
+        """Delete expired idempotency keys now and every `idempotency_purge_seconds`."""
+        while True:
+            try:
+                purged = await idem.purge()
+                if purged:
+                    log.info("idempotency keys purged", rows=purged)
+            except db_errors as exc:
+                log.warning("idempotency purge failed; retried later", error=f"{type(exc).__name__}: {exc}")
+            await asyncio.sleep(cfg.idempotency_purge_seconds)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await pool.open(wait=False)
         svc.start()
+        purger = asyncio.create_task(purge_forever(), name="ingest-idempotency-purge")
         try:
             yield
         finally:
+            purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purger
             svc.stop()
             await pool.close()
 
     app = FastAPIOffline(title="turnpoint ingest write API", version="1", lifespan=lifespan)
     app.state.service = svc
+    app.state.idempotency = idem
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> Response:
@@ -141,10 +171,8 @@ def build_app(settings: IngestSettings, service: IngestService | None = None) ->
         token = bearer(request)
         try:
             info = await tokens.verify(token)
-        except Exception as exc:
-            log.error("token lookup failed", error=str(exc))
-            raise Problem(503, "Token store unavailable", "the token database did not answer; retry shortly",
-                          {"Retry-After": "5"}) from None
+        except db_errors as exc:
+            raise _db_unavailable(exc) from None
         if info is None:
             raise Problem(401, "Unauthorized", "the token is unknown or revoked", {"WWW-Authenticate": "Bearer"})
         if info.expired():
@@ -162,29 +190,39 @@ def build_app(settings: IngestSettings, service: IngestService | None = None) ->
             info = await authorize(request, scope)
             body = await read_limited(request, cfg.max_body_bytes)
             records = parse_records(body, spec.item, cfg.max_batch_items)
+            # every message is encoded and sized before the first produce: all or nothing
+            messages = plan_messages(records, spec.key_field, cfg.batch_size, cfg.max_message_bytes)
             key = request.headers.get("idempotency-key")
             if key is not None:
                 digest = hashlib.sha256(path.encode() + b"\0" + body).hexdigest()
-                stored = await idem.begin(info.id, key, digest)
+                try:
+                    stored = await idem.begin(info.id, key, digest)
+                except db_errors as exc:
+                    raise _db_unavailable(exc) from None
                 if stored is not None:
                     status = stored[0]
                     return Response(orjson.dumps(stored[1]), status_code=stored[0], media_type="application/json",
                                     headers={"Idempotent-Replayed": "true"})
-            groups = group_by_key(records, spec.key_field)
+            topic = svc.publisher.topic(spec)
             try:
-                messages = await publish_and_wait(svc.publisher, spec, groups, cfg.batch_size,
-                                                  cfg.ack_timeout_seconds)
+                sent = await publish_and_wait(svc.publisher, topic, messages, cfg.ack_timeout_seconds)
             except DeliveryFailed as exc:
                 if key is not None:
-                    await idem.release(info.id, key)
-                log.warning("publish failed", topic=svc.publisher.topic(spec), error=str(exc))
+                    try:
+                        await idem.release(info.id, key)
+                    except db_errors as db_exc:  # the reservation goes stale and a retry takes it over
+                        log.warning("idempotency key not released", error=str(db_exc))
+                log.warning("publish failed", topic=topic, error=str(exc))
                 raise Problem(503, "Kafka unavailable", f"{exc}; nothing is guaranteed published: retry the "
                               "request (with the same Idempotency-Key)", {"Retry-After": "5"}) from None
-            answer = {"accepted": len(records), "messages": messages, "topic": spec.name,
-                      "keys": len(groups)}
+            answer = {"accepted": len(records), "messages": sent, "topic": spec.name,
+                      "keys": len({m.key for m in messages})}
             if key is not None:
                 answer["idempotency_key"] = key
-                await idem.complete(info.id, key, 202, answer)
+                try:
+                    await idem.complete(info.id, key, 202, answer)
+                except db_errors as exc:  # published: answer 202; a retry with the key republishes (same keys)
+                    log.warning("idempotency answer not stored", error=str(exc))
             metrics.RECORDS.labels("http", spec.name).inc(len(records))
             status = 202
             return Response(orjson.dumps(answer), status_code=202, media_type="application/json")
