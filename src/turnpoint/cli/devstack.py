@@ -271,7 +271,7 @@ def lags(stack: Stack) -> dict[str, int]:
     running = {s["name"] for s in stack.services}
     out: dict[str, int] = {}
     for group in topics.GROUPS:
-        service = group.group_id.removeprefix("turnpoint-")
+        service = group.group_id.removeprefix("turnpoint-").split("-")[0]  # turnpoint-alerts-notifier: alerts
         if service in running:
             out[group.group_id] = group_lag(kafka, group.group_id, [t.name for t in group.inputs])
     return out

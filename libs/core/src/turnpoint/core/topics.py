@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from turnpoint.core import contracts as c
+from turnpoint.core.alerts.model import Alert
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +44,13 @@ STATES = TopicSpec("turnpoint.rebound-states.v1", c.ReboundState, "symbol", "cur
 PREDICTIONS = TopicSpec("turnpoint.predictions.v1", c.Prediction, "target", "model predictions")
 INFERENCE_LOG = TopicSpec("turnpoint.inference-log.v1", c.InferenceLog, "model", "one ECS document per inference")
 JOBS = TopicSpec("turnpoint.jobs.v1", c.JobInfo, "job", "job/stream freshness", compacted=True)
+ALERTS = TopicSpec("turnpoint.alerts.v1", Alert, "subject", "alerts fired by the rules (SPEC 6), keyed by subject")
 
 INPUTS: tuple[TopicSpec, ...] = (READINGS, BARS, COUNTS, SYMBOLS)
 RESULTS: tuple[TopicSpec, ...] = (PRICES, STATS, OUTLIERS, LEGS, STATES, PREDICTIONS, JOBS, SYMBOLS)
 LOADER_DLQ = _dlq("loader")
 ALL: tuple[TopicSpec, ...] = (
-    READINGS, BARS, COUNTS, SYMBOLS, PRICES, STATS, OUTLIERS, LEGS, STATES, PREDICTIONS, INFERENCE_LOG, JOBS,
+    READINGS, BARS, COUNTS, SYMBOLS, PRICES, STATS, OUTLIERS, LEGS, STATES, PREDICTIONS, INFERENCE_LOG, JOBS, ALERTS,
 )
 
 
@@ -68,7 +70,11 @@ class GroupSpec:
 TRANSFORM_GROUP = GroupSpec("turnpoint-transform", (READINGS, BARS, COUNTS))
 LOADER_GROUP = GroupSpec("turnpoint-loader", (READINGS, SYMBOLS, PRICES, STATS, OUTLIERS, LEGS, STATES, PREDICTIONS, JOBS))
 MODEL_GROUP = GroupSpec("turnpoint-model", (PRICES, READINGS))
-GROUPS: tuple[GroupSpec, ...] = (TRANSFORM_GROUP, LOADER_GROUP, MODEL_GROUP)
+ALERTS_EVALUATOR_GROUP = GroupSpec("turnpoint-alerts", (OUTLIERS, LEGS, STATES, PREDICTIONS, JOBS))
+ALERTS_NOTIFIER_GROUP = GroupSpec("turnpoint-alerts-notifier", (ALERTS,))
+GROUPS: tuple[GroupSpec, ...] = (
+    TRANSFORM_GROUP, LOADER_GROUP, MODEL_GROUP, ALERTS_EVALUATOR_GROUP, ALERTS_NOTIFIER_GROUP,
+)
 
 # Default HTTP ports (health, metrics and each service's own API); TURNPOINT_<SERVICE>__PORT overrides.
-PORTS = {"api": 8000, "ingest": 8001, "model": 8002, "transform": 8003, "loader": 8004}
+PORTS = {"api": 8000, "ingest": 8001, "model": 8002, "transform": 8003, "loader": 8004, "alerts": 8005}
