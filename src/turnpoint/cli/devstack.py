@@ -52,6 +52,7 @@ SERVICES: tuple[tuple[str, list[str], str], ...] = (
     ("api", ["api", "serve"], "turnpoint.api.cli"),
     ("ingest", ["ingest", "run"], "turnpoint.ingest.cli"),
     ("model", ["model", "run"], "turnpoint.model.cli"),
+    ("alerts", ["alerts", "run"], "turnpoint.alerts.cli"),
 )
 
 
@@ -117,8 +118,34 @@ def service_env(stack: Stack, base: TurnpointSettings) -> dict[str, str]:
         "TURNPOINT_MODEL__DEMO_MODELS": os.environ.get("TURNPOINT_MODEL__DEMO_MODELS", "true"),
         "TURNPOINT_INGEST__DROP_DIR": os.environ.get("TURNPOINT_INGEST__DROP_DIR", str(h / "drop")),
         "TURNPOINT_INGEST__SPOOL_DIR": str(h / "spool"),
+        "TURNPOINT_ALERTS__RULES_FILE": alerts_rules_file(h),
         "PYTHONUNBUFFERED": "1",
     }
+
+
+def alerts_rules_file(home: Path) -> str:
+    """TURNPOINT_ALERTS__RULES_FILE, or a copy of the sample rules in the stack's folder."""
+    named = os.environ.get("TURNPOINT_ALERTS__RULES_FILE")
+    if named:
+        return str(Path(named).resolve())
+    target = home / "alerts.yaml"
+    sample = importlib.util.find_spec("turnpoint.alerts")
+    if not target.exists() and sample is not None and sample.origin:
+        shutil.copyfile(Path(sample.origin).with_name("sample_rules.yaml"), target)
+    return str(target)
+
+
+def _check_alert_rules(path: str) -> None:
+    """`dev up` refuses a broken rules file, naming its line (the service would keep no rules)."""
+    if importlib.util.find_spec("turnpoint.alerts") is None or not Path(path).exists():
+        return
+    from turnpoint.core.alerts.rules import RulesError, load_rules
+
+    try:
+        load_rules(path)
+    except RulesError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
 
 
 def up(ports: dict[str, int] | None = None, wait: float = 120.0, quiet: bool = False) -> Stack:
@@ -165,6 +192,7 @@ def up(ports: dict[str, int] | None = None, wait: float = 120.0, quiet: bool = F
 
     ensure_topics(kafka)
     env = service_env(stack, base)
+    _check_alert_rules(env["TURNPOINT_ALERTS__RULES_FILE"])
     if _has_command("turnpoint.loader.cli", ["migrate"]):
         _run_cli(["loader", "migrate"], env, home / "logs" / "migrate.log")
     for name, words, module in SERVICES:

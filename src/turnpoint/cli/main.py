@@ -25,6 +25,7 @@ _SUBAPPS = {
     "loader": ("turnpoint.loader.cli", "Upsert results into PostgreSQL or Tibero/Oracle; migrations."),
     "model": ("turnpoint.model.cli", "Train and serve ONNX models."),
     "api": ("turnpoint.api.cli", "The read API (FastAPI)."),
+    "alerts": ("turnpoint.alerts.cli", "Alert rules, the evaluator and the webhook notifier."),
 }
 
 for _name, (_module, _help) in _SUBAPPS.items():

@@ -172,3 +172,12 @@ def test_slack_and_teams_bodies_carry_the_alert() -> None:
     assert a.message in slack["text"] and slack["turnpoint"]["id"] == a.id
     teams = body(a, "teams")
     assert teams["@type"] == "MessageCard" and teams["text"] == a.message
+
+
+def test_a_dead_letter_read_twice_counts_once() -> None:
+    rules = [rule("dead_letters", min_count=2, window_s=60)]
+    counter = DeadLetterCounter()
+    letter = DeadLetter(reason="late", detail="", service="transform", payload="x", at=T0)
+    assert counter.observe(rules, "turnpoint.dlq.readings.v1", letter, (0, 5, 0)) == []
+    assert counter.observe(rules, "turnpoint.dlq.readings.v1", letter, (0, 5, 0)) == []  # a rewind re-reads it
+    assert len(counter.observe(rules, "turnpoint.dlq.readings.v1", letter, (0, 6, 0))) == 1

@@ -44,7 +44,7 @@ STATES = TopicSpec("turnpoint.rebound-states.v1", c.ReboundState, "symbol", "cur
 PREDICTIONS = TopicSpec("turnpoint.predictions.v1", c.Prediction, "target", "model predictions")
 INFERENCE_LOG = TopicSpec("turnpoint.inference-log.v1", c.InferenceLog, "model", "one ECS document per inference")
 JOBS = TopicSpec("turnpoint.jobs.v1", c.JobInfo, "job", "job/stream freshness", compacted=True)
-ALERTS = TopicSpec("turnpoint.alerts.v1", Alert, "subject", "alerts fired by the rules (SPEC 6), keyed by subject")
+ALERTS = TopicSpec("turnpoint.alerts.v1", Alert, "subject", "alerts fired by the rules (SPEC 6), keyed by subject", _dlq("alerts"))
 
 INPUTS: tuple[TopicSpec, ...] = (READINGS, BARS, COUNTS, SYMBOLS)
 RESULTS: tuple[TopicSpec, ...] = (PRICES, STATS, OUTLIERS, LEGS, STATES, PREDICTIONS, JOBS, SYMBOLS)

@@ -191,20 +191,22 @@ class DeadLetterCounter:
     """Counts dead letters per (rule, topic) in tumbling windows of `window_s` aligned to the epoch.
 
     One alert per (rule, topic, window) when its count reaches `min_count`; the window is taken from the
-    dead letter's own `at`, so a replay gives the same alerts with the same ids.
+    dead letter's own `at`, so a replay gives the same alerts with the same ids. `ref` names the record
+    (partition, offset, index): a record read twice (a rewind, a re-read after a rebalance) counts once.
     """
 
-    counts: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    seen: dict[tuple[str, str, int], set[object]] = field(default_factory=dict)
 
-    def observe(self, rules: Iterable[Rule], topic: str, letter: DeadLetter) -> list[Alert]:
+    def observe(self, rules: Iterable[Rule], topic: str, letter: DeadLetter, ref: object = None) -> list[Alert]:
         out = []
         stamp = letter.at.timestamp()
         for r in _rules(rules, "dead_letters", topic):
             window = int(stamp // r.window_s)
-            key = (r.name, topic, window)
-            n = self.counts.get(key, 0) + 1
-            self.counts[key] = n
-            if n != r.min_count:
+            refs = self.seen.setdefault((r.name, topic, window), set())
+            before = len(refs)
+            refs.add(ref if ref is not None else (before, letter))
+            n = len(refs)
+            if n == before or n != r.min_count:
                 continue
             start = dt.datetime.fromtimestamp(window * r.window_s, dt.UTC)
             out.append(Alert(
@@ -214,10 +216,10 @@ class DeadLetterCounter:
                 details={"window_start": start.isoformat(), "window_s": r.window_s, "min_count": r.min_count,
                          "reason": letter.reason, "detail": letter.detail[:500]},
             ))
-        self._forget(stamp)
+        self._forget()
         return out
 
-    def _forget(self, stamp: float, keep: int = 10_000) -> None:
-        if len(self.counts) > keep:  # windows far behind the newest dead letter will not be counted again
-            for key in sorted(self.counts, key=lambda k: k[2])[: len(self.counts) - keep]:
-                del self.counts[key]
+    def _forget(self, keep: int = 10_000) -> None:
+        if len(self.seen) > keep:  # the oldest windows: far behind the newest dead letter
+            for key in sorted(self.seen, key=lambda k: k[2])[: len(self.seen) - keep]:
+                del self.seen[key]

@@ -1,0 +1,1 @@
+"""turnpoint-alerts: the rule evaluator and the webhook notifier (SPEC §6, docs/alerts.md)."""

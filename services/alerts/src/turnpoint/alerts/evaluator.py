@@ -1,0 +1,259 @@
+"""The evaluator: the pipeline's results in, alerts out on `turnpoint.alerts.v1` (keyed by subject).
+
+It consumes outliers, rebound states, legs, predictions, the jobs topic and every dead-letter topic, runs
+the rules (turnpoint.core.alerts.evaluate), produces the alerts, waits for the broker to take them and
+only then commits the batch's offsets (at-least-once; the ids make duplicates harmless).
+
+State: the stale tracker is rebuilt on every start by re-reading the (compacted) jobs topic from the
+beginning, and job_info (the loader's tables) is read from PostgreSQL every `jobs_poll_s`; the dead-letter
+windows are rebuilt by re-reading `warmup_messages` before the committed offset. Alerts from the re-read
+carry the ids already sent, so the notifier does not send them again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
+
+from turnpoint.alerts import metrics
+from turnpoint.alerts.store import AlertStore
+from turnpoint.core import topics
+from turnpoint.core.alerts.evaluate import (
+    DeadLetterCounter,
+    StaleTracker,
+    anomaly_alerts,
+    dead_letter_subject,
+    drop_alerts,
+    leg_alerts,
+    outlier_alerts,
+)
+from turnpoint.core.alerts.model import Alert
+from turnpoint.core.alerts.rules import RuleBook, RulesFile
+from turnpoint.core.contracts import DeadLetter, JobInfo, Leg, Outlier, Prediction, ReboundState, utcnow
+from turnpoint.core.errors import InfrastructureUnavailable, InvalidRecord
+from turnpoint.core.kafka import dead_letter_value
+from turnpoint.core.observability import get_logger
+from turnpoint.core.serde import decode_items
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Topics:
+    outliers: str
+    states: str
+    legs: str
+    predictions: str
+    jobs: str
+    alerts: str
+    dead_letters: str  # ours
+    dlq: tuple[str, ...]  # every dead-letter topic of the catalogue (ours included)
+    prefix: str = ""
+
+    @classmethod
+    def with_prefix(cls, prefix: str) -> Topics:
+        return cls(
+            topics.OUTLIERS.full_name(prefix), topics.STATES.full_name(prefix), topics.LEGS.full_name(prefix),
+            topics.PREDICTIONS.full_name(prefix), topics.JOBS.full_name(prefix), topics.ALERTS.full_name(prefix),
+            f"{prefix}{topics.ALERTS.dead_letter}", tuple(f"{prefix}{n}" for n in topics.dead_letter_topics()), prefix,
+        )
+
+    def inputs(self) -> list[str]:
+        return [self.outliers, self.states, self.legs, self.predictions, self.jobs, *self.dlq]
+
+
+@dataclass
+class Evaluator:
+    consumer: Any
+    producer: Any
+    book: RuleBook
+    topics: Topics
+    batch_max: int = 2000
+    poll_timeout: float = 0.1
+    tick_s: float = 1.0
+    jobs_poll_s: float = 10.0
+    warmup_messages: int = 5000
+    flush_timeout: float = 30.0
+    service: str = "turnpoint-alerts"
+    store: AlertStore | None = None  # job_info of the loader's tables; None: the jobs topic only
+    stale: StaleTracker = field(default_factory=StaleTracker)
+    dead: DeadLetterCounter = field(default_factory=DeadLetterCounter)
+    alive: bool = False
+    last_poll: float = 0.0
+    assigned: int = 0
+    _job_partition: dict[str, tuple[str, int]] = field(default_factory=dict)
+    _ticked: float = 0.0
+    _polled: float = 0.0
+    _delivery_error: str | None = None
+
+    # ------------------------------------------------------------------ Kafka plumbing
+
+    def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        committed = consumer.committed(partitions, timeout=10)
+        start = []
+        for tp in committed:
+            if tp.topic == self.topics.jobs:  # compacted and small: the whole history rebuilds the tracker
+                start.append(TopicPartition(tp.topic, tp.partition, OFFSET_BEGINNING))
+            elif tp.topic in self.topics.dlq and tp.offset >= 0:
+                low, _high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10)
+                start.append(TopicPartition(tp.topic, tp.partition, max(low, tp.offset - self.warmup_messages)))
+            else:
+                start.append(TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING))
+        self.assigned += len(partitions)
+        try:
+            consumer.incremental_assign(start)
+        except KafkaException:
+            consumer.assign(start)
+
+    def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        self.assigned = max(0, self.assigned - len(partitions))
+        gone = {(tp.topic, tp.partition) for tp in partitions}
+        for job, where in list(self._job_partition.items()):
+            if where in gone:
+                self.stale.jobs.pop(job, None)
+                self._job_partition.pop(job, None)
+
+    def _delivered(self, err: Any, msg: Any) -> None:
+        if err is not None:
+            self._delivery_error = str(err)
+
+    def _dead_letter(self, msg: Any, exc: InvalidRecord) -> None:
+        metrics.DEAD_LETTERS.labels(exc.reason).inc()
+        log.warning("record.dead_letter", topic=msg.topic(), partition=msg.partition(), offset=msg.offset(),
+                    reason=exc.reason, detail=exc.detail)
+        self._produce(self.topics.dead_letters, msg.key(), dead_letter_value(
+            reason=exc.reason, detail=exc.detail, service=self.service, payload=msg.value(),
+            source_topic=msg.topic(), partition=msg.partition(), offset=msg.offset(), key=msg.key()))
+
+    def _produce(self, topic: str, key: bytes | None, value: bytes) -> None:
+        for _ in range(100):
+            try:
+                self.producer.produce(topic, key=key, value=value, on_delivery=self._delivered)
+                return
+            except BufferError:
+                self.producer.poll(0.1)
+        msg = f"producer queue full for {topic}; the broker is not taking messages"
+        raise InfrastructureUnavailable(msg)
+
+    # ------------------------------------------------------------------ records -> alerts
+
+    def evaluate(self, rules: RulesFile, msg: Any) -> list[Alert]:
+        """The alerts of one message (InvalidRecord when it is not a valid envelope of its topic)."""
+        topic, value, r = msg.topic(), msg.value(), rules.rules
+        t = self.topics
+        if topic == t.outliers:
+            return [a for o in decode_items(Outlier, value) for a in outlier_alerts(r, o)]
+        if topic == t.states:
+            return [a for s in decode_items(ReboundState, value) for a in drop_alerts(r, s)]
+        if topic == t.legs:
+            return [a for leg in decode_items(Leg, value) for a in leg_alerts(r, leg)]
+        if topic == t.predictions:
+            return [a for p in decode_items(Prediction, value) for a in anomaly_alerts(r, p)]
+        if topic == t.jobs:
+            out = []
+            for info in decode_items(JobInfo, value):
+                self._job_partition[info.job] = (topic, msg.partition())
+                out += self.stale.observe(r, info)
+            return out
+        if topic in t.dlq:
+            subject = dead_letter_subject(topic, t.prefix)
+            return [a for i, d in enumerate(decode_items(DeadLetter, value))
+                    for a in self.dead.observe(r, subject, d, (msg.partition(), msg.offset(), i))]
+        return []
+
+    def _publish(self, alerts: list[Alert]) -> None:
+        by_subject: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for a in alerts:
+            by_subject[a.subject].append(a.model_dump(mode="json"))
+            metrics.FIRED.labels(a.rule, a.status).inc()
+        for subject, items in by_subject.items():
+            self._produce(self.topics.alerts, subject.encode(), orjson.dumps({"v": 1, "items": items}))
+
+    def _clock(self, rules: RulesFile) -> list[Alert]:
+        now = time.monotonic()
+        out: list[Alert] = []
+        if self.store is not None and now - self._polled >= self.jobs_poll_s:
+            self._polled = now
+            try:
+                for row in self.store.jobs():
+                    out += self.stale.observe(rules.rules, JobInfo.model_validate(row))
+            except Exception as exc:  # freshness from the database is a bonus; the topic is the main path
+                log.warning("alerts.job_info_unavailable", reason=str(exc)[:300])
+                self.store.reset()
+        if now - self._ticked >= self.tick_s:
+            self._ticked = now
+            out += self.stale.tick(rules.rules, utcnow())
+        return out
+
+    def step(self) -> int:
+        """Consume one batch, publish its alerts (and the clock's), flush, commit; return the messages handled."""
+        msgs = self.consumer.consume(num_messages=self.batch_max, timeout=self.poll_timeout)
+        self.last_poll = time.monotonic()
+        rules = self.book.current()
+        alerts: list[Alert] = []
+        offsets: dict[tuple[str, int], int] = {}
+        for msg in msgs:
+            if msg.error():
+                if msg.error().code() != KafkaError._PARTITION_EOF:
+                    log.error("kafka.consume_error", error=str(msg.error()))
+                continue
+            topic, part, off = msg.topic(), msg.partition(), msg.offset()
+            offsets[(topic, part)] = max(off, offsets.get((topic, part), -1))
+            metrics.RECORDS.labels(topic).inc()
+            try:
+                alerts += self.evaluate(rules, msg)
+            except InvalidRecord as exc:
+                if topic != self.topics.dead_letters:  # never dead-letter our own dead letters
+                    self._dead_letter(msg, exc)
+                else:
+                    log.error("record.invalid_dead_letter", topic=topic, partition=part, offset=off, detail=exc.detail)
+        alerts += self._clock(rules)
+        if not alerts and not offsets:
+            return 0
+        self._publish(alerts)
+        remaining = self.producer.flush(self.flush_timeout)
+        if remaining or self._delivery_error:
+            error, self._delivery_error = self._delivery_error, None
+            msg = f"{remaining} alerts undelivered ({error or 'flush timed out'}); offsets not committed"
+            raise InfrastructureUnavailable(msg)
+        if offsets:
+            self.consumer.commit(offsets=[TopicPartition(t, p, o + 1) for (t, p), o in offsets.items()],
+                                 asynchronous=False)
+        return len(msgs)
+
+    def _rewind(self) -> None:
+        try:
+            for tp in self.consumer.committed(self.consumer.assignment(), timeout=10):
+                self.consumer.seek(TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING))
+        except Exception as exc:
+            log.error("kafka.rewind_failed", error=str(exc)[:200])
+
+    def run(self, stop: threading.Event) -> None:
+        self.consumer.subscribe(self.topics.inputs(), on_assign=self._on_assign, on_revoke=self._on_revoke,
+                                on_lost=self._on_revoke)
+        self.alive = True
+        backoff = 0.5
+        try:
+            while not stop.is_set():
+                try:
+                    self.step()
+                    backoff = 0.5
+                except Exception as exc:  # never let the stream die: retry from the committed offsets
+                    unexpected = not isinstance(exc, InfrastructureUnavailable)
+                    log.error("alerts.batch_failed", role="evaluator", reason=str(exc)[:300], exc_info=unexpected)
+                    metrics.BATCH_FAILURES.labels("evaluator", type(exc).__name__).inc()
+                    stop.wait(backoff)
+                    backoff = min(backoff * 2, 30.0)
+                    self._rewind()
+        finally:
+            self.alive = False
+            try:
+                self.producer.flush(10)
+            finally:
+                self.consumer.close()

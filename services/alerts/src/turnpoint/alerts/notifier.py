@@ -1,0 +1,231 @@
+"""The notifier: alerts from `turnpoint.alerts.v1` into the `alert` table, then to each rule's webhook.
+
+- The consumer thread records each batch (idempotent by (id, status), cooldowns applied), hands the new
+  pending alerts to the delivery pool, and only then commits the batch's offsets.
+- Delivery workers POST; outcomes are written in batches by the recorder thread (delivered, or pending
+  with the next attempt after an exponential, jittered backoff).
+- The retry thread claims due pending alerts from the table (a lease, so two claimers never share one),
+  which also picks up everything that was in flight when a previous notifier died.
+An alert that keeps failing stays pending and visible in /v1/alerts; nothing is ever dropped.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import KafkaError, TopicPartition
+
+from turnpoint.alerts import metrics
+from turnpoint.alerts.sender import Sender
+from turnpoint.alerts.settings import AlertsConfig
+from turnpoint.alerts.store import AlertStore, Outcome
+from turnpoint.core.alerts.delivery import backoff_s
+from turnpoint.core.alerts.model import Alert
+from turnpoint.core.alerts.rules import RuleBook
+from turnpoint.core.contracts import utcnow
+from turnpoint.core.errors import InvalidRecord
+from turnpoint.core.kafka import dead_letter_value
+from turnpoint.core.observability import get_logger
+from turnpoint.core.serde import decode_items
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Notifier:
+    consumer: Any
+    producer: Any  # dead letters only
+    dsn: str
+    book: RuleBook
+    cfg: AlertsConfig
+    topic: str
+    dead_letters: str
+    service: str = "turnpoint-alerts"
+    sender: Sender = field(default_factory=Sender)
+    alive: bool = False
+    last_poll: float = 0.0
+    _inflight: set[tuple[str, str]] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _outcomes: queue.Queue[Outcome] = field(default_factory=queue.Queue)
+    _pool: ThreadPoolExecutor | None = None
+    _queued: int = 0
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ delivery
+
+    def _submit(self, items: list[tuple[Alert, int]]) -> None:
+        assert self._pool is not None
+        for alert, attempts in items:
+            key = (alert.id, alert.status)
+            with self._lock:
+                if key in self._inflight:
+                    continue
+                self._inflight.add(key)
+                self._queued += 1
+            self._pool.submit(self._deliver, alert, attempts)
+
+    def _deliver(self, alert: Alert, attempts: int) -> None:
+        started = utcnow()
+        rule = self.book.current().by_name(alert.rule)
+        if rule is None:
+            outcome = Outcome(alert.id, alert.status, False, started, utcnow(),
+                              f"rule {alert.rule!r} is not in the rules file; kept pending", None, self.cfg.retry_cap_s)
+            metrics.FAILED.labels(alert.rule, "no_rule").inc()
+        else:
+            t0 = time.perf_counter()
+            r = self.sender.send(rule, alert)
+            metrics.DELIVERY_SECONDS.labels(alert.rule).observe(time.perf_counter() - t0)
+            wait = 0.0 if r.ok else backoff_s(attempts + 1, base=self.cfg.retry_base_s, cap=self.cfg.retry_cap_s)
+            outcome = Outcome(alert.id, alert.status, r.ok, started, utcnow(), r.error, r.code, wait)
+            if r.ok:
+                metrics.DELIVERED.labels(alert.rule).inc()
+            else:
+                metrics.FAILED.labels(alert.rule, "http" if r.code else "connect").inc()
+        self._outcomes.put(outcome)
+        with self._lock:
+            self._queued -= 1
+
+    def _record_loop(self, stop: threading.Event) -> None:
+        store = AlertStore(self.dsn)
+        pending: list[Outcome] = []
+        try:
+            while not (stop.is_set() and self._outcomes.empty() and not pending):
+                try:
+                    pending.append(self._outcomes.get(timeout=0.05))
+                    while len(pending) < 5000:
+                        pending.append(self._outcomes.get_nowait())
+                except queue.Empty:
+                    pass
+                if not pending:
+                    continue
+                try:
+                    store.record(pending)
+                except Exception as exc:  # the database is away: keep the outcomes and try again
+                    log.error("alerts.record_failed", reason=str(exc)[:300], outcomes=len(pending))
+                    store.reset()
+                    stop.wait(1.0)
+                    if stop.is_set():
+                        break
+                    continue
+                with self._lock:
+                    for o in pending:
+                        self._inflight.discard((o.id, o.status))
+                pending = []
+        finally:
+            store.close()
+
+    def _retry_loop(self, stop: threading.Event) -> None:
+        store = AlertStore(self.dsn)
+        last_count = 0.0
+        try:
+            while not stop.is_set():
+                try:
+                    if self._pool is not None and self._queued < self.cfg.workers * 4:
+                        due = store.claim_due(1000, self.cfg.lease_s)
+                        self._submit(due)
+                    if time.monotonic() - last_count > 5:
+                        metrics.PENDING.set(store.pending())
+                        last_count = time.monotonic()
+                except Exception as exc:
+                    log.error("alerts.retry_scan_failed", reason=str(exc)[:300])
+                    store.reset()
+                stop.wait(0.25)
+        finally:
+            store.close()
+
+    # ------------------------------------------------------------------ consuming
+
+    def _dead_letter(self, msg: Any, exc: InvalidRecord) -> None:
+        metrics.DEAD_LETTERS.labels(exc.reason).inc()
+        log.warning("record.dead_letter", topic=msg.topic(), partition=msg.partition(), offset=msg.offset(),
+                    reason=exc.reason, detail=exc.detail)
+        self.producer.produce(self.dead_letters, key=msg.key(), value=dead_letter_value(
+            reason=exc.reason, detail=exc.detail, service=self.service, payload=msg.value(),
+            source_topic=msg.topic(), partition=msg.partition(), offset=msg.offset(), key=msg.key()))
+
+    def step(self, store: AlertStore) -> int:
+        msgs = self.consumer.consume(num_messages=self.cfg.batch_max, timeout=self.cfg.poll_timeout_s)
+        self.last_poll = time.monotonic()
+        if not msgs:
+            return 0
+        alerts: list[Alert] = []
+        offsets: dict[tuple[str, int], int] = {}
+        bad = False
+        for msg in msgs:
+            if msg.error():
+                if msg.error().code() != KafkaError._PARTITION_EOF:
+                    log.error("kafka.consume_error", error=str(msg.error()))
+                continue
+            offsets[(msg.topic(), msg.partition())] = max(msg.offset(), offsets.get((msg.topic(), msg.partition()), -1))
+            try:
+                alerts.extend(decode_items(Alert, msg.value()))
+            except InvalidRecord as exc:
+                self._dead_letter(msg, exc)
+                bad = True
+        result = store.insert(alerts, self.book.current(), self.cfg.lease_s)
+        for rule, delivery in result.new:
+            metrics.RECEIVED.labels(rule, delivery).inc()
+        self._submit(result.deliver)
+        if bad and self.producer.flush(30):
+            msg = "dead letters undelivered; offsets not committed"
+            raise RuntimeError(msg)
+        if offsets:
+            self.consumer.commit(offsets=[TopicPartition(t, p, o + 1) for (t, p), o in offsets.items()],
+                                 asynchronous=False)
+        return len(msgs)
+
+    def _rewind(self) -> None:
+        try:
+            for tp in self.consumer.committed(self.consumer.assignment(), timeout=10):
+                if tp.offset >= 0:
+                    self.consumer.seek(tp)
+        except Exception as exc:
+            log.error("kafka.rewind_failed", error=str(exc)[:200])
+
+    def run(self, stop: threading.Event) -> None:
+        self._pool = ThreadPoolExecutor(self.cfg.workers, thread_name_prefix="deliver")
+        store = AlertStore(self.dsn)
+        for attempt in range(60):
+            try:
+                released = store.release_all()
+                log.info("alerts.notifier_started", released=released)
+                break
+            except Exception as exc:
+                log.error("alerts.database_unavailable", reason=str(exc)[:300], attempt=attempt)
+                store.reset()
+                if stop.wait(1.0):
+                    return
+        inner = threading.Event()
+        for target, name in ((self._record_loop, "alerts-record"), (self._retry_loop, "alerts-retry")):
+            t = threading.Thread(target=target, args=(inner,), name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+        self.consumer.subscribe([self.topic])
+        self.alive = True
+        backoff = 0.5
+        try:
+            while not stop.is_set():
+                try:
+                    self.step(store)
+                    backoff = 0.5
+                except Exception as exc:  # never let the stream die: retry from the committed offsets
+                    log.error("alerts.batch_failed", role="notifier", reason=str(exc)[:300])
+                    metrics.BATCH_FAILURES.labels("notifier", type(exc).__name__).inc()
+                    store.reset()
+                    stop.wait(backoff)
+                    backoff = min(backoff * 2, 30.0)
+                    self._rewind()
+        finally:
+            self.alive = False
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            inner.set()
+            for t in self._threads:
+                t.join(timeout=30)
+            self.sender.close()
+            store.close()
+            self.consumer.close()
