@@ -17,6 +17,7 @@ WORKDIR /src
 # Dependencies first, from the lock file and the members' metadata only, so code edits reuse this layer.
 COPY pyproject.toml uv.lock README.md ./
 COPY libs/core/pyproject.toml libs/core/pyproject.toml
+COPY services/alerts/pyproject.toml services/alerts/pyproject.toml
 COPY services/api/pyproject.toml services/api/pyproject.toml
 COPY services/ingest/pyproject.toml services/ingest/pyproject.toml
 COPY services/loader/pyproject.toml services/loader/pyproject.toml
@@ -50,6 +51,6 @@ ENV PATH=/opt/turnpoint/bin:$PATH \
 WORKDIR /var/lib/turnpoint
 USER 10001:10001
 # api, ingest, model, transform, loader (turnpoint.core.topics.PORTS): /healthz and /metrics on each.
-EXPOSE 8000 8001 8002 8003 8004
+EXPOSE 8000 8001 8002 8003 8004 8005
 ENTRYPOINT ["turnpoint"]
 CMD ["--help"]

@@ -17,6 +17,7 @@ SERVICE_SETTINGS = {
     "loader": "turnpoint.loader.settings:LoaderSettings",
     "model": "turnpoint.model.settings:ModelSettings",
     "api": "turnpoint.api.settings:ApiSettings",
+    "alerts": "turnpoint.alerts.settings:AlertsSettings",
 }
 
 

@@ -98,7 +98,6 @@ WHERE target = $1 AND asof >= $2 AND asof < $3 AND ($4::text IS NULL OR model = 
   AND (asof, model, version) > ($5, $6, $7)
 ORDER BY asof, model, version LIMIT $8
 """
-JOBS = "SELECT job, status, last_success, rows, detail, updated_at FROM job_info ORDER BY job"
 
 
 def _after(bound: dt.date, last: dt.date | None) -> dt.date:
@@ -209,16 +208,6 @@ class Repository:
             key = cursor.decode(token, "predictions", [cursor.as_instant, cursor.as_str, cursor.as_str])
         rows = await self.db.fetch(PREDICTIONS, target, lo or INSTANT_MIN, hi or INSTANT_MAX, model, *key, limit + 1)
         return page(rows, limit, "predictions", lambda r: [r["asof"], r["model"], r["version"]], labelled_prediction)
-
-    async def jobs(self, now: dt.datetime) -> dict[str, Any]:
-        rows = await self.db.fetch(JOBS)
-        items = []
-        for r in rows:
-            item = dict(r)
-            success = item["last_success"]
-            item["age_seconds"] = (now - success).total_seconds() if success is not None else None
-            items.append(item)
-        return {"items": items, "next_cursor": None}
 
 
 def labelled_prediction(r: Any) -> dict[str, Any]:

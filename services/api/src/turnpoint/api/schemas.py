@@ -6,7 +6,7 @@ Instants are ISO-8601 UTC with `Z`; dates are ISO-8601 calendar dates.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -154,6 +154,28 @@ class JobOut(BaseModel):
     detail: str | None
     updated_at: dt.datetime | None
     age_seconds: float | None = Field(description="seconds since last_success")
+    max_age_seconds: float | None = Field(default=None, description="TURNPOINT_API__JOBS_MAX_AGE_S")
+    stale: bool = Field(default=False, description="no success within max_age_seconds")
+
+
+class AlertOut(BaseModel):
+    id: str
+    rule: str
+    kind: str
+    status: str = Field(description="firing or resolved (a resolution shares the id of what it resolves)")
+    subject: str
+    at: dt.datetime = Field(description="the event's own time")
+    value: float | None
+    message: str
+    details: dict[str, Any]
+    delivery: str = Field(description="pending (retried, never dropped), delivered or suppressed (cooldown)")
+    attempts: int
+    first_attempt_at: dt.datetime | None
+    last_attempt_at: dt.datetime | None
+    next_attempt_at: dt.datetime | None
+    delivered_at: dt.datetime | None
+    last_error: str | None
+    last_response: int | None
 
 
 class LatestBar(BaseModel):

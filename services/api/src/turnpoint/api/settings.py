@@ -18,6 +18,7 @@ class ApiOptions(BaseModel):
     pool_min_size: int = Field(default=2, ge=0)
     pool_max_size: int = Field(default=10, ge=1)
     statement_timeout_ms: int = Field(default=5000, ge=100)
+    jobs_max_age_s: float = Field(default=3600.0, gt=0, description="GET /v1/jobs marks a job stale past this age")
     freeze_heap: bool = Field(default=True, description="gc.freeze() the startup heap once the pool is open (docs/api.md)")
     access_log: bool = Field(default=True, description="one ECS line per request (method, path, status, client)")
 

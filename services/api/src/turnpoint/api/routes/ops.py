@@ -8,11 +8,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from turnpoint.api import schemas as s
 from turnpoint.api.responses import JSONResponse
-from turnpoint.api.routes import Repo
-from turnpoint.core.contracts import utcnow
 
 router = APIRouter(tags=["operations"])
-jobs_router = APIRouter(prefix="/v1", tags=["jobs"])
 
 
 @router.get("/healthz", response_model=s.Health, summary="Liveness (the process answers)")
@@ -37,7 +34,3 @@ async def metrics(request: Request) -> Response:
     m.pool_idle.set(stats["idle"])
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
 
-
-@jobs_router.get("/jobs", response_model=s.Page[s.JobOut], summary="Freshness of each job")
-async def jobs(repo: Repo) -> JSONResponse:
-    return JSONResponse(await repo.jobs(utcnow()))
