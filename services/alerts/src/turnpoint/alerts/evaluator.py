@@ -37,7 +37,7 @@ from turnpoint.core.alerts.model import Alert
 from turnpoint.core.alerts.rules import RuleBook, RulesFile
 from turnpoint.core.contracts import DeadLetter, JobInfo, Leg, Outlier, Prediction, ReboundState, utcnow
 from turnpoint.core.errors import InfrastructureUnavailable, InvalidRecord
-from turnpoint.core.kafka import dead_letter_value
+from turnpoint.core.kafka import commit_checked, dead_letter_value
 from turnpoint.core.observability import get_logger
 from turnpoint.core.serde import decode_items
 
@@ -223,8 +223,8 @@ class Evaluator:
             msg = f"{remaining} alerts undelivered ({error or 'flush timed out'}); offsets not committed"
             raise InfrastructureUnavailable(msg)
         if offsets:
-            self.consumer.commit(offsets=[TopicPartition(t, p, o + 1) for (t, p), o in offsets.items()],
-                                 asynchronous=False)
+            commit_checked(self.consumer, [TopicPartition(t, p, o + 1) for (t, p), o in offsets.items()],
+                           self.service)
         return len(msgs)
 
     def _rewind(self) -> None:

@@ -29,7 +29,7 @@ from turnpoint.core.alerts.model import Alert
 from turnpoint.core.alerts.rules import RuleBook
 from turnpoint.core.contracts import utcnow
 from turnpoint.core.errors import InvalidRecord
-from turnpoint.core.kafka import dead_letter_value
+from turnpoint.core.kafka import commit_checked, dead_letter_value
 from turnpoint.core.observability import get_logger
 from turnpoint.core.serde import decode_items
 
@@ -175,8 +175,8 @@ class Notifier:
             msg = "dead letters undelivered; offsets not committed"
             raise RuntimeError(msg)
         if offsets:
-            self.consumer.commit(offsets=[TopicPartition(t, p, o + 1) for (t, p), o in offsets.items()],
-                                 asynchronous=False)
+            commit_checked(self.consumer, [TopicPartition(t, p, o + 1) for (t, p), o in offsets.items()],
+                           self.service)
         return len(msgs)
 
     def _rewind(self) -> None:
