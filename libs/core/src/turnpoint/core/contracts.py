@@ -266,6 +266,8 @@ class DeadLetter(Item):
     payload: str
     payload_encoding: Literal["utf-8", "base64"] = "utf-8"
     at: AwareDatetime
+    truncated: bool = False  # the payload holds only the first bytes of the original (see original_size)
+    original_size: int | None = None  # bytes of the original value
 
 
 def utcnow() -> dt.datetime:

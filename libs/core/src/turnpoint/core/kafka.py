@@ -1,4 +1,4 @@
-"""Kafka client helpers (confluent-kafka): topic creation, producer/consumer settings, lag, dead letters.
+"""Kafka client helpers (confluent-kafka): topic creation, producer/consumer settings, lag.
 
 Topics are always created explicitly with their partition counts: auto-created topics would get the
 broker's default partition count, and Tansu does not report topic configs back.
@@ -6,25 +6,24 @@ broker's default partition count, and Tansu does not report topic configs back.
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from turnpoint.core import topics
-from turnpoint.core.contracts import DeadLetter, utcnow
+from turnpoint.core.kafkalog import client_logger
 from turnpoint.core.observability import get_logger
 from turnpoint.core.settings import KafkaSettings
 
 
 def admin(settings: KafkaSettings) -> AdminClient:
-    return AdminClient(settings.client_config())
+    conf: dict[str, Any] = {**settings.client_config(), "logger": client_logger()}
+    return AdminClient(conf)
 
 
 def all_topic_names(settings: KafkaSettings) -> list[str]:
@@ -65,6 +64,7 @@ def ensure_topics(settings: KafkaSettings, names: Iterable[str] | None = None, t
 def producer_config(settings: KafkaSettings, **overrides: Any) -> dict[str, Any]:
     conf = {
         **settings.client_config(),
+        "logger": client_logger(),
         "acks": "all",
         "enable.idempotence": True,
         "linger.ms": 5,
@@ -78,6 +78,7 @@ def producer_config(settings: KafkaSettings, **overrides: Any) -> dict[str, Any]
 def consumer_config(settings: KafkaSettings, group_id: str, **overrides: Any) -> dict[str, Any]:
     conf = {
         **settings.client_config(),
+        "logger": client_logger(),
         "group.id": group_id,
         "session.timeout.ms": settings.session_timeout_ms,
         "heartbeat.interval.ms": settings.heartbeat_interval_ms,
@@ -97,31 +98,6 @@ def make_producer(settings: KafkaSettings, **overrides: Any) -> Producer:
 
 def make_consumer(settings: KafkaSettings, group_id: str, **overrides: Any) -> Consumer:
     return Consumer(consumer_config(settings, group_id, **overrides))
-
-
-def dead_letter_value(
-    *,
-    reason: str,
-    detail: str,
-    service: str,
-    payload: bytes | str | None,
-    source_topic: str | None = None,
-    partition: int | None = None,
-    offset: int | None = None,
-    key: bytes | str | None = None,
-) -> bytes:
-    """The envelope for a dead-letter topic; the original payload is kept verbatim (base64 if binary)."""
-    raw = payload if isinstance(payload, bytes) else (payload or "").encode()
-    try:
-        text, enc = raw.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        text, enc = base64.b64encode(raw).decode("ascii"), "base64"
-    k = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
-    item = DeadLetter(
-        reason=reason, detail=detail, service=service, source_topic=source_topic, partition=partition,
-        offset=offset, key=k, payload=text, payload_encoding=enc, at=utcnow(),  # type: ignore[arg-type]
-    )
-    return orjson.dumps({"v": 1, "items": [item.model_dump(mode="json")]})
 
 
 _PROBE_BATCH = 10_000
@@ -221,7 +197,8 @@ def commit_checked(consumer: Consumer, offsets: list[TopicPartition], service: s
 
 def group_lag(settings: KafkaSettings, group_id: str, topic_names: Iterable[str], timeout: float = 10.0) -> int:
     """Messages not yet committed by a consumer group over the given topics (committed offsets vs. ends)."""
-    consumer = Consumer({**settings.client_config(), "group.id": group_id, "enable.auto.commit": False,
+    consumer = Consumer({**settings.client_config(), "logger": client_logger(), "group.id": group_id,
+                         "enable.auto.commit": False,
                          "enable.partition.eof": False})
     try:
         md = consumer.list_topics(timeout=timeout)

@@ -49,6 +49,7 @@ ALERTS = TopicSpec("turnpoint.alerts.v1", Alert, "subject", "alerts fired by the
 INPUTS: tuple[TopicSpec, ...] = (READINGS, BARS, COUNTS, SYMBOLS)
 RESULTS: tuple[TopicSpec, ...] = (PRICES, STATS, OUTLIERS, LEGS, STATES, PREDICTIONS, JOBS, SYMBOLS)
 LOADER_DLQ = _dlq("loader")
+MODEL_DLQ = _dlq("predictions")  # the model worker's dead letters (bad prices/readings it consumed)
 ALL: tuple[TopicSpec, ...] = (
     READINGS, BARS, COUNTS, SYMBOLS, PRICES, STATS, OUTLIERS, LEGS, STATES, PREDICTIONS, INFERENCE_LOG, JOBS, ALERTS,
 )
@@ -56,7 +57,32 @@ ALL: tuple[TopicSpec, ...] = (
 
 def dead_letter_topics() -> list[str]:
     names = [t.dead_letter for t in ALL if t.dead_letter]
-    return [*names, LOADER_DLQ, _dlq("predictions")]
+    return [*names, LOADER_DLQ, MODEL_DLQ]
+
+
+@dataclass(frozen=True, slots=True)
+class Names:
+    """Full topic names of one deployment: the catalogue's names behind `prefix` (TURNPOINT_KAFKA__TOPIC_PREFIX)."""
+
+    prefix: str = ""
+
+    def topic(self, spec: TopicSpec | str) -> str:
+        """A catalogue topic (or a catalogue name such as LOADER_DLQ) with the prefix."""
+        return f"{self.prefix}{spec if isinstance(spec, str) else spec.name}"
+
+    def dead_letter(self, spec: TopicSpec) -> str:
+        """The dead-letter topic of an input topic."""
+        if spec.dead_letter is None:
+            msg = f"{spec.name} has no dead-letter topic"
+            raise ValueError(msg)
+        return self.topic(spec.dead_letter)
+
+    def base(self, full: str) -> str:
+        """The catalogue name of a full topic name (the prefix removed)."""
+        return full[len(self.prefix):] if self.prefix and full.startswith(self.prefix) else full
+
+    def dead_letters(self) -> list[str]:
+        return [self.topic(n) for n in dead_letter_topics()]
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from turnpoint.core import topics
 from turnpoint.core.errors import InfrastructureUnavailable
 from turnpoint.core.kafka import ensure_topics
 from turnpoint.core.settings import TurnpointSettings
-from turnpoint.core.topics import TopicSpec
+from turnpoint.core.topics import Names, TopicSpec
 from turnpoint.ingest.formats import Rejected, read_bars, read_readings, read_symbols
 from turnpoint.ingest.publisher import Publisher, group_by_key
 
@@ -69,12 +69,12 @@ def _batch_size(settings: TurnpointSettings) -> int:
 
 def prepare_topics(settings: TurnpointSettings, specs: Iterable[TopicSpec]) -> None:
     """Create the topics a command writes to (and their dead-letter topics) if missing."""
-    prefix = settings.kafka.topic_prefix
+    prefixed = Names(settings.kafka.topic_prefix)
     names: list[str] = []
     for spec in specs:
-        names.append(spec.full_name(prefix))
+        names.append(prefixed.topic(spec))
         if spec.dead_letter:
-            names.append(prefix + spec.dead_letter)
+            names.append(prefixed.dead_letter(spec))
     try:
         ensure_topics(settings.kafka, names, timeout=5.0)
     except KafkaException as exc:

@@ -13,10 +13,12 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from turnpoint.core.kafka import dead_letter_value, make_producer
+from turnpoint.core.deadletter import dead_letter_record
+from turnpoint.core.kafka import make_producer
+from turnpoint.core.produce import Headers, produce
 from turnpoint.core.serde import encode_items
 from turnpoint.core.settings import KafkaSettings
-from turnpoint.core.topics import TopicSpec
+from turnpoint.core.topics import Names, TopicSpec
 
 SERVICE = "ingest"
 DeliveryCallback = Callable[[KafkaError | None, Message], None]
@@ -44,11 +46,10 @@ class Publisher:
         self.stats = DeliveryStats()
 
     def topic(self, spec: TopicSpec) -> str:
-        return spec.full_name(self.kafka.topic_prefix)
+        return Names(self.kafka.topic_prefix).topic(spec)
 
     def dead_letter_topic(self, spec: TopicSpec) -> str:
-        assert spec.dead_letter is not None
-        return f"{self.kafka.topic_prefix}{spec.dead_letter}"
+        return Names(self.kafka.topic_prefix).dead_letter(spec)
 
     def _report(self, n_items: int, extra: DeliveryCallback | None) -> DeliveryCallback:
         stats = self.stats
@@ -69,16 +70,10 @@ class Publisher:
 
     def produce_raw(
         self, topic: str, key: str | bytes | None, value: bytes, n_items: int = 1,
-        on_delivery: DeliveryCallback | None = None,
+        on_delivery: DeliveryCallback | None = None, headers: Headers | None = None,
     ) -> None:
-        """Produce one message, waiting for queue space instead of failing when the local queue is full."""
-        cb = self._report(n_items, on_delivery)
-        while True:
-            try:
-                self.producer.produce(topic, key=key, value=value, on_delivery=cb)
-                break
-            except BufferError:
-                self.producer.poll(0.05)
+        """Produce one message, waiting for queue space (`turnpoint.core.produce`) when the local queue is full."""
+        produce(self.producer, topic, value, key, headers=headers, on_delivery=self._report(n_items, on_delivery))
         with self.stats.lock:
             self.stats.messages_sent += 1
         self.producer.poll(0)
@@ -104,11 +99,11 @@ class Publisher:
         self, spec: TopicSpec, reason: str, detail: str, payload: bytes | str, key: str | None = None,
         source_topic: str | None = None, partition: int | None = None, offset: int | None = None,
     ) -> None:
-        value = dead_letter_value(
+        record = dead_letter_record(
             reason=reason, detail=detail, service=SERVICE, payload=payload, key=key,
             source_topic=source_topic, partition=partition, offset=offset,
         )
-        self.produce_raw(self.dead_letter_topic(spec), key, value, n_items=0)
+        self.produce_raw(self.dead_letter_topic(spec), record.key, record.value, n_items=0, headers=record.headers)
 
     def flush(self, timeout: float) -> int:
         """Wait for outstanding deliveries; returns how many messages are still in flight (0: all reported)."""

@@ -17,8 +17,10 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message
 
 from turnpoint.core import topics
-from turnpoint.core.kafka import dead_letter_value, ensure_topics, make_producer
+from turnpoint.core.deadletter import dead_letter_record
+from turnpoint.core.kafka import ensure_topics, make_producer
 from turnpoint.core.observability import get_logger
+from turnpoint.core.produce import Headers
 from turnpoint.core.serde import encode_items
 from turnpoint.core.settings import KafkaSettings
 from turnpoint.core.topics import TopicSpec
@@ -47,18 +49,20 @@ class ReliableSender:
 
     def dead_letter(self, spec: TopicSpec, reason: str, detail: str, payload: bytes | str,
                     key: str | None = None) -> None:
-        value = dead_letter_value(reason=reason, detail=detail, service=SERVICE, payload=payload, key=key)
+        record = dead_letter_record(reason=reason, detail=detail, service=SERVICE, payload=payload, key=key)
         topic = self.publisher.dead_letter_topic(spec)
-        self.send_value(topic, key, value, 0)
+        self.send_value(topic, key, record.value, 0, record.headers)
         metrics.DEAD_LETTERS.labels(topic).inc()
 
-    def send_value(self, topic: str, key: str | None, value: bytes, n_items: int = 1) -> None:
+    def send_value(self, topic: str, key: str | None, value: bytes, n_items: int = 1,
+                   headers: Headers | None = None) -> None:
+        """Send one message, or spool it (the spool keeps key and value; a dead letter's value has its context)."""
         with self.spool.lock:
             if self.spooling:
                 self.spool.append(topic, key, value)
                 metrics.SPOOLED.inc()
                 return
-        self.publisher.produce_raw(topic, key, value, n_items, self._on_delivery)
+        self.publisher.produce_raw(topic, key, value, n_items, self._on_delivery, headers)
         self.sent += 1
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
@@ -80,8 +84,9 @@ class ReliableSender:
 
     # -- replay --------------------------------------------------------------------------------------
     def _broker_ready(self) -> bool:
-        names = [t.full_name(self.kafka.topic_prefix) for t in topics.INPUTS]
-        names += [self.kafka.topic_prefix + t.dead_letter for t in topics.INPUTS if t.dead_letter]
+        prefixed = topics.Names(self.kafka.topic_prefix)
+        names = [prefixed.topic(t) for t in topics.INPUTS]
+        names += [prefixed.dead_letter(t) for t in topics.INPUTS if t.dead_letter]
         try:
             ensure_topics(self.kafka, names, timeout=3.0)
         except KafkaException:

@@ -14,6 +14,7 @@ the database unavailable is retried here, together with the messages collected s
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Sequence
@@ -23,7 +24,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from turnpoint.core.kafka import commit_checked, dead_letter_value
+from turnpoint.core.checkpoint import Checkpoint, CommitFailed
+from turnpoint.core.deadletter import DeadLetters
 from turnpoint.core.observability import get_logger
 from turnpoint.loader import metrics
 from turnpoint.loader.batch import Batch, Message, Rejected
@@ -70,6 +72,7 @@ class Loader:
         self._tables_by_topic = {t.topic.name: t for t in tables}
         self._topics = [topic_prefix + t.topic.name for t in tables]
         self._dlq = dead_letter_topic
+        self._dead = DeadLetters(producer, SERVICE)
         self._batch_size = batch_size
         self._flush_interval = flush_interval_s
         self._retry_initial = retry_initial_s
@@ -265,7 +268,7 @@ class Loader:
               attempts: int) -> None:
         """After the database commit: dead letters, then the offsets, then the bookkeeping."""
         self._dead_letter([*batch.rejected, *rejected])
-        self._commit(batch)
+        self._commit(batch)  # the dead letters are durable before the offsets that skip them are committed
         self.last_commit_at = time.monotonic()
         total = sum(written.values())
         self.rows_written += total
@@ -326,38 +329,26 @@ class Loader:
         return Rejected(reason, f"item {origin[1]}: [{sqlstate}] {detail}", msg, batch.item_payload(origin))
 
     def _dead_letter(self, rejected: list[Rejected]) -> None:
-        if not rejected:
-            return
         for r in rejected:
             m: Message = r.message
-            value = dead_letter_value(
-                reason=r.reason, detail=r.detail, service=SERVICE, payload=r.payload,
+            self._dead.send(
+                self._dlq, reason=r.reason, detail=r.detail, payload=r.payload,
                 source_topic=m.topic(), partition=m.partition(), offset=m.offset(), key=m.key(),
             )
-            self._produce(value, m.key())
             metrics.DEAD_LETTERS.labels(reason=r.reason).inc()
             if r.reason not in ("constraint-violation", "rejected-by-database"):
                 log.warning("record dead-lettered", reason=r.reason, detail=r.detail, topic=m.topic(),
                             partition=m.partition(), offset=m.offset())
-        # The dead letters must be durable before the offsets that skip them are committed.
-        remaining = self._producer.flush(30)
-        if remaining:
-            msg = f"{remaining} dead letters were not acknowledged by the broker"
-            raise KafkaException(msg)
-
-    def _produce(self, value: bytes, key: bytes | None) -> None:
-        while True:
-            try:
-                self._producer.produce(self._dlq, value=value, key=key)
-                return
-            except BufferError:
-                self._producer.poll(0.5)
 
     def _commit(self, batch: Batch) -> None:
-        offsets = [TopicPartition(t, p, o + 1) for (t, p), o in batch.positions.items()]
-        # After a rebalance the next owner re-reads from the last commit: duplicates, not losses. Every
-        # failed partition is logged by name.
-        commit_checked(self._consumer, offsets, "loader")
+        """Dead letters acknowledged (failed ones produced again), then the batch's offsets committed."""
+        checkpoint = Checkpoint(self._consumer, self._producer, service=SERVICE)
+        for (t, p), o in batch.positions.items():
+            checkpoint.track(t, p, o)
+        with contextlib.suppress(CommitFailed):
+            # logged per partition: after a rebalance the next owner re-reads from the last commit
+            # (duplicates, not losses)
+            checkpoint.commit([("dead letters", self._dead.flush)])
 
     # -- back-pressure --------------------------------------------------------------------------
     def _pause(self) -> None:

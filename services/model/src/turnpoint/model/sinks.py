@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import orjson
 
 from turnpoint.core.observability import get_logger
+from turnpoint.core.produce import ProduceTimeout, produce
 from turnpoint.model import metrics
 from turnpoint.model.ecs import dumps
 from turnpoint.model.elastic import already_present, bulk_actions, install_template
@@ -85,15 +86,11 @@ class KafkaSink:
         for start in range(0, len(lines), self.chunk):
             part = lines[start : start + self.chunk]
             value = b'{"v":1,"items":[' + b",".join(part) + b"]}"
-            try:
-                self.producer.produce(self.topic, key=key.encode(), value=value, on_delivery=self._delivered)
-            except BufferError:
-                self.producer.poll(0.05)
-                try:
-                    self.producer.produce(self.topic, key=key.encode(), value=value, on_delivery=self._delivered)
-                except BufferError:
-                    metrics.LOG_DROPPED.labels("kafka").inc(len(part))
-                    continue
+            try:  # the inference log is best effort: wait briefly for queue space, never stall predictions
+                produce(self.producer, self.topic, value, key.encode(), on_delivery=self._delivered, max_wait_s=0.1)
+            except ProduceTimeout:
+                metrics.LOG_DROPPED.labels("kafka").inc(len(part))
+                continue
             metrics.LOG_DOCS.labels("kafka").inc(len(part))
         self.producer.poll(0)
 

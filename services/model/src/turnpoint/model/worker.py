@@ -3,11 +3,14 @@
 At-least-once: a batch's offsets are committed only after its predictions (and inference log messages)
 were delivered. Feature windows live in memory; after a restart or a rebalance each newly assigned
 partition is re-read from `warmup_messages` before its committed offset to rebuild them without
-publishing again. Bad records go to `turnpoint.dlq.predictions.v1` with reason and position.
+publishing again. Bad records go to `turnpoint.dlq.predictions.v1` with reason and position; a record
+that raises anything is dead-lettered alone (`processing-failed`) and the rest of its batch goes on.
+The commit order (producer flushed, then offsets committed) is `turnpoint.core.checkpoint.Checkpoint`'s.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import defaultdict
@@ -17,10 +20,12 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
 
 from turnpoint.core import topics
+from turnpoint.core.checkpoint import Checkpoint, CommitFailed
 from turnpoint.core.contracts import PriceBar, Reading
+from turnpoint.core.deadletter import dead_letter_record
 from turnpoint.core.errors import InfrastructureUnavailable, InvalidRecord
-from turnpoint.core.kafka import commit_checked, dead_letter_value
 from turnpoint.core.observability import get_logger
+from turnpoint.core.produce import envelopes, produce
 from turnpoint.core.serde import raw_items, validate_item
 from turnpoint.model import ecs, metrics
 from turnpoint.model.errors import ModelUnavailable
@@ -28,7 +33,7 @@ from turnpoint.model.predictor import BatchResult, Predictor
 from turnpoint.model.state import History
 
 log = get_logger(__name__)
-DLQ_NAME = "turnpoint.dlq.predictions.v1"
+DLQ_NAME = topics.MODEL_DLQ
 KEEP = 128  # values kept per symbol/series: the widest model window plus room for revisions
 
 
@@ -51,9 +56,10 @@ class Topics:
 
     @classmethod
     def with_prefix(cls, prefix: str) -> Topics:
+        names = topics.Names(prefix)
         return cls(
-            topics.PRICES.full_name(prefix), topics.READINGS.full_name(prefix), topics.PREDICTIONS.full_name(prefix),
-            topics.INFERENCE_LOG.full_name(prefix), f"{prefix}{DLQ_NAME}",
+            names.topic(topics.PRICES), names.topic(topics.READINGS), names.topic(topics.PREDICTIONS),
+            names.topic(topics.INFERENCE_LOG), names.topic(topics.MODEL_DLQ),
         )
 
 
@@ -75,11 +81,18 @@ class StreamWorker:
     last_poll: float = 0.0
     assigned: int = 0
     _replay_until: dict[tuple[str, int], int] = field(default_factory=dict)
-    _delivery_error: str | None = None
+    _checkpoint: Checkpoint | None = None
     _lag_at: float = 0.0
     _versions: dict[str, str | None] = field(default_factory=dict)  # model version per kind last seen by step
     _undo: dict[int, tuple[dict[str, History[str]], dict[str, History[str] | None]]] = field(default_factory=dict)
     _h1_before: dict[str, tuple[str, float]] | None = None
+
+    @property
+    def checkpoint(self) -> Checkpoint:
+        if self._checkpoint is None:
+            self._checkpoint = Checkpoint(self.consumer, self.producer, service="model",
+                                          flush_timeout=self.flush_timeout)
+        return self._checkpoint
 
     # ------------------------------------------------------------------ Kafka plumbing
 
@@ -103,20 +116,18 @@ class StreamWorker:
         self.assigned = max(0, self.assigned - len(partitions))
         for tp in partitions:
             self._replay_until.pop((tp.topic, tp.partition), None)
+        self.checkpoint.forget([(tp.topic, tp.partition) for tp in partitions])
 
-    def _delivered(self, err: Any, msg: Any) -> None:
-        if err is not None:
-            self._delivery_error = str(err)
-
-    def _dead_letter(self, msg: Any, exc: InvalidRecord) -> None:
-        metrics.DEAD_LETTERS.labels(exc.reason).inc()
+    def _dead_letter(self, msg: Any, reason: str, detail: str) -> None:
+        metrics.DEAD_LETTERS.labels(reason).inc()
         log.warning("record.dead_letter", topic=msg.topic(), partition=msg.partition(), offset=msg.offset(),
-                    reason=exc.reason, detail=exc.detail)
-        value = dead_letter_value(
-            reason=exc.reason, detail=exc.detail, service=self.service, payload=msg.value(), source_topic=msg.topic(),
+                    reason=reason, detail=detail)
+        record = dead_letter_record(
+            reason=reason, detail=detail, service=self.service, payload=msg.value(), source_topic=msg.topic(),
             partition=msg.partition(), offset=msg.offset(), key=msg.key(),
         )
-        self.producer.produce(self.topics.dead_letters, key=msg.key(), value=value, on_delivery=self._delivered)
+        produce(self.producer, self.topics.dead_letters, record.value, record.key, headers=record.headers,
+                on_delivery=self.checkpoint.deliveries)
 
     # ------------------------------------------------------------------ records -> jobs
 
@@ -223,8 +234,10 @@ class StreamWorker:
                 actual = job.window[-1]
                 if prev is not None and job.previous is not None and prev[0] == job.previous:
                     err = actual - prev[1]
+                    # a close of 0 has no percentage error (and must not fail the other symbols' forecasts)
+                    pct = abs(err) / abs(actual) * 100 if actual else None
                     out.append({"asof": f"{prev[0]}T00:00:00Z", "predicted": prev[1], "actual": actual, "error": err,
-                                "abs_pct_error": abs(err) / actual * 100})
+                                "abs_pct_error": pct})
                 else:
                     out.append(None)
                 self.last_h1[job.target] = (job.asof[:10], v[0])
@@ -266,21 +279,10 @@ class StreamWorker:
                 "model": result.model, "version": result.version, "kind": result.kind, "target": job.target,
                 "asof": job.asof, "horizon": result.horizon, "values": values, "trace_id": trace,
             })
-        import orjson
-
         for target, items in by_target.items():
-            value = orjson.dumps({"v": 1, "items": items})
-            self._produce(self.topics.predictions, target.encode(), value)
-
-    def _produce(self, topic: str, key: bytes, value: bytes) -> None:
-        for _ in range(100):
-            try:
-                self.producer.produce(topic, key=key, value=value, on_delivery=self._delivered)
-                return
-            except BufferError:
-                self.producer.poll(0.1)
-        msg = f"producer queue full for {topic}; the broker is not taking messages"
-        raise InfrastructureUnavailable(msg)
+            for value in envelopes(items):
+                produce(self.producer, self.topics.predictions, value, target.encode(),
+                        on_delivery=self.checkpoint.deliveries)
 
     # ------------------------------------------------------------------ the loop
 
@@ -305,14 +307,14 @@ class StreamWorker:
         self._catch_up(bar_jobs, reading_jobs)
         if not msgs and not bar_jobs and not reading_jobs:
             return 0
-        offsets: dict[tuple[str, int], int] = {}
+        checkpoint = self.checkpoint
         for msg in msgs:
             if msg.error():
                 if msg.error().code() != KafkaError._PARTITION_EOF:
                     log.error("kafka.consume_error", error=str(msg.error()))
                 continue
             topic, part, off = msg.topic(), msg.partition(), msg.offset()
-            offsets[(topic, part)] = max(off, offsets.get((topic, part), -1))
+            checkpoint.track(topic, part, off)
             replay = off < self._replay_until.get((topic, part), -1)
             metrics.RECORDS.labels(topic).inc()
             try:
@@ -322,16 +324,15 @@ class StreamWorker:
                     self._readings(msg, replay, reading_jobs)
             except InvalidRecord as exc:
                 if not replay:
-                    self._dead_letter(msg, exc)
+                    self._dead_letter(msg, exc.reason, exc.detail)
+            except Exception as exc:  # one record's failure must not take its batch with it
+                if not replay:
+                    self._dead_letter(msg, "processing-failed", f"{type(exc).__name__}: {exc}"[:1000])
         self._infer("forecast", list(bar_jobs.values()))
         self._infer("anomaly", list(reading_jobs.values()))
-        remaining = self.producer.flush(self.flush_timeout)
-        if remaining or self._delivery_error:
-            error, self._delivery_error = self._delivery_error, None
-            msg = f"{remaining} messages undelivered ({error or 'flush timed out'}); offsets not committed"
-            raise InfrastructureUnavailable(msg)
-        # failures are logged per partition; those messages are redelivered (duplicates, not losses)
-        commit_checked(self.consumer, [TopicPartition(t, p, o + 1) for (t, p), o in offsets.items()], "model")
+        with contextlib.suppress(CommitFailed):
+            # logged per partition; those messages are redelivered to their next owner (duplicates, not losses)
+            checkpoint.commit()
         return len(msgs)
 
     def _update_lag(self) -> None:
@@ -350,6 +351,7 @@ class StreamWorker:
 
     def _rewind(self) -> None:
         """After a failed delivery: go back to the committed offsets (state updates are idempotent)."""
+        self.checkpoint.forget(list(self.checkpoint.offsets))
         try:
             for tp in self.consumer.committed(self.consumer.assignment(), timeout=10):
                 self.consumer.seek(TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING))

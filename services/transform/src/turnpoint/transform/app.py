@@ -107,8 +107,8 @@ def build_app(settings: TransformSettings) -> faust.App:
             # topics this worker consumes itself (counts become readings) stay uncompressed: Faust's
             # aiokafka consumer has no lz4 codec installed
             target = changelog if name in inputs else publisher
-            for key, value in records:
-                target.produce(name, key, value)
+            for i, (key, value) in enumerate(records):
+                target.produce(name, key, value, headers=out.headers.get((name, i)))
             metrics.RECORDS_OUT.labels(name).inc(len(records))
         await publisher.flush()
         await changelog.flush()

@@ -16,8 +16,9 @@ import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from turnpoint.core import topics
+from turnpoint.core.deadletter import dead_letter_record
 from turnpoint.core.errors import InvalidRecord
-from turnpoint.core.kafka import dead_letter_value
+from turnpoint.core.produce import Headers, envelopes
 from turnpoint.core.serde import raw_items
 
 SERVICE = "transform"
@@ -35,25 +36,51 @@ class InMessage:
 
 @dataclass
 class Outbox:
-    """Records to publish, by topic: (key, value) pairs, in the order they must appear."""
+    """Records to publish, by topic: (key, value) pairs, in the order they must appear.
+
+    Values always fit: the items of one key are split into envelopes below the producer's and the
+    broker's limit (`turnpoint.core.produce.envelopes`), and dead letters are cut to fit. `headers` holds
+    the headers of a record by (topic, index), for dead letters.
+    """
 
     records: dict[str, list[tuple[bytes, bytes]]] = field(default_factory=lambda: defaultdict(list))
     dead: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    headers: dict[tuple[str, int], Headers] = field(default_factory=dict)
 
     def add(self, topic: str, key: str, items: list[dict[str, Any]]) -> None:
         if items:
-            self.records[topic].append((key.encode(), orjson.dumps({"v": 1, "items": items})))
+            k = key.encode()
+            self.records[topic] += [(k, value) for value in envelopes(items)]
 
     def dead_letter(self, topic: str, msg: InMessage, reason: str, detail: str, payload: bytes | None = None) -> None:
-        value = dead_letter_value(
+        record = dead_letter_record(
             reason=reason, detail=detail, service=SERVICE, payload=msg.value if payload is None else payload,
             source_topic=msg.topic, partition=msg.partition, offset=msg.offset, key=msg.key,
         )
-        self.records[topic].append((msg.key or b"", value))
+        records = self.records[topic]
+        self.headers[(topic, len(records))] = record.headers
+        records.append((record.key or b"", record.value))
         self.dead[reason] += 1
+
+    def merge(self, other: Outbox) -> None:
+        """Append `other`'s records after this outbox's own, in order."""
+        for topic, records in other.records.items():
+            mine = self.records[topic]
+            for i, record in enumerate(records):
+                headers = other.headers.get((topic, i))
+                if headers is not None:
+                    self.headers[(topic, len(mine))] = headers
+                mine.append(record)
+        for reason, n in other.dead.items():
+            self.dead[reason] += n
 
     def count(self, topic: str) -> int:
         return len(self.records.get(topic, ()))
+
+
+def failure(exc: BaseException) -> str:
+    """The detail of a `processing-failed` dead letter."""
+    return f"{type(exc).__name__}: {exc}"[:1000]
 
 
 class StateStore(Protocol):
@@ -88,8 +115,7 @@ class TopicNames:
         return str(spec.full_name(self.prefix))
 
     def dlq(self, spec: topics.TopicSpec) -> str:
-        assert spec.dead_letter is not None
-        return f"{self.prefix}{spec.dead_letter}"
+        return topics.Names(self.prefix).dead_letter(spec)
 
 
 def decode(msg: InMessage, out: Outbox, dlq: str) -> list[dict[str, Any]] | None:

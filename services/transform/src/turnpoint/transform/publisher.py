@@ -9,11 +9,11 @@ so the event loop keeps heartbeating and consuming meanwhile.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from confluent_kafka import KafkaError, Message
 
 from turnpoint.core.kafka import make_producer
+from turnpoint.core.produce import Headers, produce
 from turnpoint.core.settings import KafkaSettings
 
 
@@ -34,16 +34,10 @@ class Publisher:
         if err is not None:
             self.failures.append(f"{msg.topic()}[{msg.partition()}]: {err}")
 
-    def produce(self, topic: str, key: bytes, value: bytes, partition: int | None = None) -> None:
-        kwargs: dict[str, Any] = {"key": key, "value": value, "on_delivery": self._on_delivery}
-        if partition is not None:
-            kwargs["partition"] = partition
-        while True:
-            try:
-                self.producer.produce(topic, **kwargs)
-                return
-            except BufferError:  # local queue full: let librdkafka deliver some, then retry
-                self.producer.poll(0.05)
+    def produce(
+        self, topic: str, key: bytes, value: bytes, partition: int | None = None, headers: Headers | None = None,
+    ) -> None:
+        produce(self.producer, topic, value, key, partition=partition, headers=headers, on_delivery=self._on_delivery)
 
     async def flush(self, timeout: float = 60.0) -> None:
         """Return once every queued record was acknowledged; raise PublishFailed otherwise."""
