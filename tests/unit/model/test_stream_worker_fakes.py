@@ -103,7 +103,7 @@ class FakeProducer:
     fail_next_flush: bool = False
     _pending: list[tuple[str, bytes, bytes, Any]] = field(default_factory=list)
 
-    def produce(self, topic: str, key: bytes, value: bytes, on_delivery: Any = None) -> None:
+    def produce(self, topic: str, key: bytes, value: bytes, on_delivery: Any = None, headers: Any = None) -> None:
         self._pending.append((topic, key, value, on_delivery))
 
     def poll(self, timeout: float) -> int:
@@ -185,3 +185,50 @@ def test_a_failed_delivery_commits_nothing_and_the_retry_publishes_the_same_pred
     preds = producer.predictions()
     assert [p.asof.date() for p in preds] == [DAYS[24], DAYS[25]]  # the crash lost nothing, added nothing
     assert preds[1].trace_id != preds[0].trace_id
+
+
+def _dead_letters(producer: FakeProducer) -> list[dict[str, Any]]:
+    import orjson
+
+    return [orjson.loads(v)["items"][0] for t, _k, v in producer.sent if t == T.dead_letters]
+
+
+def test_a_close_of_zero_does_not_skip_the_other_symbols_forecasts(model_registry: Path) -> None:
+    worker, consumer, producer, _ = _worker(model_registry)
+    consumer.append(T.prices, b"AAA", encode_items([_bar(i) for i in range(25)]))
+    consumer.append(T.prices, b"BBB", encode_items([_bar(i, "BBB") for i in range(25)]))
+    worker.step()
+    zero = {**_bar(25), "open": 0.0, "high": 0.0, "low": 0.0, "close": 0.0}
+    consumer.append(T.prices, b"AAA", encode_items([zero]))
+    consumer.append(T.prices, b"BBB", encode_items([_bar(25, "BBB")]))
+    worker.step()  # raised InvalidInput for the whole batch: no forecast at all, the batch retried forever
+    # AAA's window holds a 0 and cannot be forecast; BBB's forecast is published all the same
+    assert [(p.target, p.asof.date()) for p in producer.predictions()][-1:] == [("BBB", DAYS[25])]
+    assert {p.target for p in producer.predictions()[2:]} == {"BBB"}
+    assert consumer.committed_[T.prices] == 4
+
+
+def test_a_record_that_raises_is_dead_lettered_alone_and_its_batch_goes_on(
+    model_registry: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import turnpoint.model.worker as module
+
+    real = module.validate_item
+
+    def validate(model: Any, raw: Any) -> Any:
+        if raw.get("symbol") == "BAD":
+            msg = "an unexpected bug"
+            raise RuntimeError(msg)
+        return real(model, raw)
+
+    monkeypatch.setattr(module, "validate_item", validate)
+    worker, consumer, producer, _ = _worker(model_registry)
+    consumer.append(T.prices, b"AAA", encode_items([_bar(i) for i in range(20)]))
+    consumer.append(T.prices, b"BAD", encode_items([_bar(i, "BAD") for i in range(25)]))
+    consumer.append(T.prices, b"AAA", encode_items([_bar(i) for i in range(20, 30)]))
+    worker.step()
+    assert [(p.target, p.asof.date()) for p in producer.predictions()] == [("AAA", DAYS[29])]
+    [dead] = _dead_letters(producer)
+    assert (dead["reason"], dead["offset"], dead["key"]) == ("processing-failed", 1, "BAD")
+    assert "RuntimeError: an unexpected bug" in dead["detail"]
+    assert consumer.committed_[T.prices] == 3

@@ -77,7 +77,8 @@ class Deliveries:
             with self._lock:
                 self.failed += 1
                 if len(self.failures) < 3:
-                    self.failures.append(f"{msg.topic()}[{msg.partition()}]: {err}")
+                    where = f"{msg.topic()}[{msg.partition()}]: " if msg is not None else ""
+                    self.failures.append(f"{where}{err}")
 
     def take(self) -> tuple[int, list[str]]:
         """How many deliveries failed since the last call, with up to three of them described."""

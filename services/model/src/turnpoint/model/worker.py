@@ -11,6 +11,7 @@ The commit order (producer flushed, then offsets committed) is `turnpoint.core.c
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import time
 from collections import defaultdict
@@ -253,6 +254,12 @@ class StreamWorker:
         ready = [j for j in jobs if len(j.window) >= model.width]
         if len(ready) < len(jobs):
             metrics.SKIPPED.labels("short_window").inc(len(jobs) - len(ready))
+        # the predictor refuses a whole batch for one window it cannot score (a close of 0, say): leave
+        # those out, so one symbol's data never skips every other symbol's forecast
+        usable = [j for j in ready if _scorable(j.window[-model.width :], positive=kind == "forecast")]
+        if len(usable) < len(ready):
+            metrics.SKIPPED.labels("invalid_window").inc(len(ready) - len(usable))
+        ready = usable
         for start in range(0, len(ready), self.batch_max):
             part = ready[start : start + self.batch_max]
             targets = [j.target for j in part]
@@ -382,3 +389,8 @@ class StreamWorker:
                 self.producer.flush(10)
             finally:
                 self.consumer.close()
+
+
+def _scorable(window: list[float], *, positive: bool) -> bool:
+    """Whether the predictor accepts this window (`predictor.check_windows`): finite, and > 0 for closes."""
+    return all(math.isfinite(v) and (v > 0 or not positive) for v in window)
