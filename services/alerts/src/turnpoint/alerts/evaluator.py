@@ -18,7 +18,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
 
 from turnpoint.alerts import metrics
@@ -36,9 +35,11 @@ from turnpoint.core.alerts.evaluate import (
 from turnpoint.core.alerts.model import Alert
 from turnpoint.core.alerts.rules import RuleBook, RulesFile
 from turnpoint.core.contracts import DeadLetter, JobInfo, Leg, Outlier, Prediction, ReboundState, utcnow
+from turnpoint.core.deadletter import dead_letter_record
 from turnpoint.core.errors import InfrastructureUnavailable, InvalidRecord
-from turnpoint.core.kafka import commit_checked, dead_letter_value
+from turnpoint.core.kafka import commit_checked
 from turnpoint.core.observability import get_logger
+from turnpoint.core.produce import Headers, envelopes, produce
 from turnpoint.core.serde import decode_items
 
 log = get_logger(__name__)
@@ -127,19 +128,13 @@ class Evaluator:
         metrics.DEAD_LETTERS.labels(exc.reason).inc()
         log.warning("record.dead_letter", topic=msg.topic(), partition=msg.partition(), offset=msg.offset(),
                     reason=exc.reason, detail=exc.detail)
-        self._produce(self.topics.dead_letters, msg.key(), dead_letter_value(
+        record = dead_letter_record(
             reason=exc.reason, detail=exc.detail, service=self.service, payload=msg.value(),
-            source_topic=msg.topic(), partition=msg.partition(), offset=msg.offset(), key=msg.key()))
+            source_topic=msg.topic(), partition=msg.partition(), offset=msg.offset(), key=msg.key())
+        self._produce(self.topics.dead_letters, record.key, record.value, record.headers)
 
-    def _produce(self, topic: str, key: bytes | None, value: bytes) -> None:
-        for _ in range(100):
-            try:
-                self.producer.produce(topic, key=key, value=value, on_delivery=self._delivered)
-                return
-            except BufferError:
-                self.producer.poll(0.1)
-        msg = f"producer queue full for {topic}; the broker is not taking messages"
-        raise InfrastructureUnavailable(msg)
+    def _produce(self, topic: str, key: bytes | None, value: bytes, headers: Headers | None = None) -> None:
+        produce(self.producer, topic, value, key, headers=headers, on_delivery=self._delivered)
 
     # ------------------------------------------------------------------ records -> alerts
 
@@ -173,7 +168,8 @@ class Evaluator:
             by_subject[a.subject].append(a.model_dump(mode="json"))
             metrics.FIRED.labels(a.rule, a.status).inc()
         for subject, items in by_subject.items():
-            self._produce(self.topics.alerts, subject.encode(), orjson.dumps({"v": 1, "items": items}))
+            for value in envelopes(items):
+                self._produce(self.topics.alerts, subject.encode(), value)
 
     def _clock(self, rules: RulesFile) -> list[Alert]:
         now = time.monotonic()

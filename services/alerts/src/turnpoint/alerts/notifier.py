@@ -28,9 +28,11 @@ from turnpoint.core.alerts.delivery import backoff_s
 from turnpoint.core.alerts.model import Alert
 from turnpoint.core.alerts.rules import RuleBook
 from turnpoint.core.contracts import utcnow
+from turnpoint.core.deadletter import dead_letter_record
 from turnpoint.core.errors import InvalidRecord
-from turnpoint.core.kafka import commit_checked, dead_letter_value
+from turnpoint.core.kafka import commit_checked
 from turnpoint.core.observability import get_logger
+from turnpoint.core.produce import produce
 from turnpoint.core.serde import decode_items
 
 log = get_logger(__name__)
@@ -144,9 +146,10 @@ class Notifier:
         metrics.DEAD_LETTERS.labels(exc.reason).inc()
         log.warning("record.dead_letter", topic=msg.topic(), partition=msg.partition(), offset=msg.offset(),
                     reason=exc.reason, detail=exc.detail)
-        self.producer.produce(self.dead_letters, key=msg.key(), value=dead_letter_value(
+        record = dead_letter_record(
             reason=exc.reason, detail=exc.detail, service=self.service, payload=msg.value(),
-            source_topic=msg.topic(), partition=msg.partition(), offset=msg.offset(), key=msg.key()))
+            source_topic=msg.topic(), partition=msg.partition(), offset=msg.offset(), key=msg.key())
+        produce(self.producer, self.dead_letters, record.value, record.key, headers=record.headers)
 
     def step(self, store: AlertStore) -> int:
         msgs = self.consumer.consume(num_messages=self.cfg.batch_max, timeout=self.cfg.poll_timeout_s)
