@@ -16,6 +16,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from turnpoint.core import topics
+from turnpoint.core.deadletter import dead_letter_record
 from turnpoint.core.kafkalog import client_logger
 from turnpoint.core.observability import get_logger
 from turnpoint.core.settings import KafkaSettings
@@ -98,6 +99,12 @@ def make_producer(settings: KafkaSettings, **overrides: Any) -> Producer:
 
 def make_consumer(settings: KafkaSettings, group_id: str, **overrides: Any) -> Consumer:
     return Consumer(consumer_config(settings, group_id, **overrides))
+
+
+def dead_letter_value(**fields: Any) -> bytes:
+    """The value of a dead letter; kept for callers not yet moved to `turnpoint.core.deadletter`
+    (`dead_letter_record`, which also gives the headers, or `DeadLetters`)."""
+    return dead_letter_record(**fields).value
 
 
 _PROBE_BATCH = 10_000
