@@ -1,10 +1,15 @@
 """Transform throughput: market bars/s from the bars topic through rebounds (4 gtypes) and weekly/monthly
 bars to the output topics, with a warm `turnpoint transform worker`, against a naive per-event Faust agent.
 
-Also: sensor readings/s through calendar statistics + outliers, bars/s when every bar travels in its own
-message, and the worker's peak memory holding the state of all symbols (4 gtypes each).
+Also: sensor readings/s through calendar statistics + outliers (100 per message, and one per message),
+bars/s when every bar travels in its own message, and the worker's peak memory holding the state of all
+symbols (4 gtypes each).
 
-usage: python bench/transform.py [--quick] [--symbols N] [--days N]
+`--peer quix` runs the same bar job under Quix Streams (bench/peer_quix.py: turnpoint's `SymbolRebounds`,
+state in Quix's store, the same prices/legs/states out) on the same broker and the same input messages, in
+the same run, installed into `.turnpoint/peers/quix` (never the project's venv), and reports both.
+
+usage: python bench/transform.py [--quick] [--symbols N] [--days N] [--peer quix]
 Prints its figures and a final JSON line.
 """
 
@@ -79,11 +84,7 @@ def run_turnpoint(bootstrap: str, symbols: int, days: int, per_message: int, rea
         wait_lag_zero(bootstrap, group, [bars_topic], 120, proc)
         print("worker warm", flush=True)
 
-        records = []
-        for s in range(symbols):
-            bars = bar_series(f"S{s:05d}", days, rng)
-            for i in range(0, len(bars), per_message):
-                records.append((f"S{s:05d}".encode(), orjson.dumps({"v": 1, "items": bars[i:i + per_message]})))
+        records = batched_records(symbols, days, per_message)
         n_bars = symbols * days
         t0 = produce(settings, bars_topic, records)
         t1 = wait_lag_zero(bootstrap, group, [bars_topic], 900, proc)
@@ -92,11 +93,7 @@ def run_turnpoint(bootstrap: str, symbols: int, days: int, per_message: int, rea
         print(f"turnpoint: {n_bars} bars of {symbols} symbols in {len(records)} messages: {t1 - t0:.2f}s "
               f"= {batched:,.0f} bars/s; worker peak RSS {rss:.0f} MiB", flush=True)
 
-        single_n = min(20_000, n_bars)
-        singles = []
-        for s in range(single_n // 200):
-            for bar in bar_series(f"ONE{s:04d}", 200, rng):
-                singles.append((str(bar["symbol"]).encode(), orjson.dumps({"v": 1, "items": [bar]})))
+        singles = single_records(min(20_000, n_bars))
         t0 = produce(settings, bars_topic, singles)
         t1 = wait_lag_zero(bootstrap, group, [bars_topic], 600, proc)
         single = len(singles) / (t1 - t0)
@@ -117,9 +114,91 @@ def run_turnpoint(bootstrap: str, symbols: int, days: int, per_message: int, rea
         rps = series * per_series / (t1 - t0)
         print(f"turnpoint: {series * per_series} readings of {series} series (100 per message): {rps:,.0f} readings/s",
               flush=True)
-        return {"batched": batched, "single": single, "readings": rps, "rss": rss}
+
+        live = []  # the live shape of sensors: one reading per message, series interleaved as ports send them
+        later = start + dt.timedelta(seconds=60 * per_series)
+        for i in range(min(20_000, readings) // series):
+            ts = (later + dt.timedelta(seconds=60 * i)).isoformat().replace("+00:00", "Z")
+            for s in range(series):
+                name = f"plant{s}/temp"
+                live.append((name.encode(), orjson.dumps({"v": 1, "items": [
+                    {"series": name, "ts": ts, "value": 20 + rng.gauss(0, 1)}]})))
+        t0 = produce(settings, readings_topic, live)
+        t1 = wait_lag_zero(bootstrap, group, [readings_topic], 600, proc)
+        rps_live = len(live) / (t1 - t0)
+        print(f"turnpoint: {len(live)} readings, one per message: {rps_live:,.0f} readings/s", flush=True)
+        return {"batched": batched, "single": single, "readings": rps, "readings_live": rps_live,
+                "rss": peak_rss_mb(proc.pid)}
     finally:
         stop(proc)
+
+
+def batched_records(symbols: int, days: int, per_message: int) -> list[tuple[bytes, bytes]]:
+    """The batched shape: each symbol's bars in messages of `per_message` (the same bytes for every runner)."""
+    rng = random.Random(11)
+    records = []
+    for s in range(symbols):
+        bars = bar_series(f"S{s:05d}", days, rng)
+        for i in range(0, len(bars), per_message):
+            records.append((f"S{s:05d}".encode(), orjson.dumps({"v": 1, "items": bars[i:i + per_message]})))
+    return records
+
+
+def single_records(n: int) -> list[tuple[bytes, bytes]]:
+    """The live shape: one bar per message, 200 days each of n/200 symbols."""
+    rng = random.Random(12)
+    singles = []
+    for s in range(max(1, n // 200)):
+        for bar in bar_series(f"ONE{s:04d}", 200, rng):
+            singles.append((str(bar["symbol"]).encode(), orjson.dumps({"v": 1, "items": [bar]})))
+    return singles
+
+
+PEERS = REPO / ".turnpoint" / "peers"
+
+
+def quix_python() -> Path:
+    """The peer's own environment: Quix Streams and turnpoint-core, never the project's venv."""
+    env = PEERS / "quix"
+    py = env / "bin" / "python"
+    if not py.exists():
+        import subprocess
+
+        uv = REPO / ".tools" / "bin" / "uv"
+        print(f"installing quixstreams into {env}", flush=True)
+        subprocess.run([str(uv), "venv", "-q", str(env), "--python", sys.executable], check=True)
+        subprocess.run([str(uv), "pip", "install", "-q", "--python", str(py), "quixstreams==3.28.*",
+                        str(REPO / "libs" / "core")], check=True)
+    return py
+
+
+def run_quix(bootstrap: str, symbols: int, days: int, per_message: int, tmp: Path) -> dict[str, float]:
+    """The same bar job and the same input messages under Quix Streams: batched, then one bar per message."""
+    py = quix_python()
+    out: dict[str, float] = {}
+    for shape, records in (("batched", batched_records(symbols, days, per_message)),
+                           ("live", single_records(min(20_000, symbols * days)))):
+        prefix = f"q{uuid.uuid4().hex[:6]}."
+        names = [f"{prefix}{t.name}" for t in (topics.BARS, topics.PRICES, topics.LEGS, topics.STATES)]
+        settings = KafkaSettings(bootstrap_servers=bootstrap, partitions=2)
+        ensure_topics(settings, names)
+        group = f"{prefix}quix"
+        proc = spawn([str(py), str(REPO / "bench" / "peer_quix.py"), bootstrap, group, *names,
+                      str(tmp / f"quix-{shape}")], {}, tmp / f"quix-{shape}.log")
+        try:
+            warm = [(b"WARM", orjson.dumps({"v": 1, "items": bar_series("WARM", 50, random.Random(3))}))]
+            produce(settings, names[0], warm)
+            wait_lag_zero(bootstrap, group, [names[0]], 180, proc)
+            n = sum(len(orjson.loads(v)["items"]) for _, v in records)
+            t0 = produce(settings, names[0], records)
+            t1 = wait_lag_zero(bootstrap, group, [names[0]], 900, proc)
+            out[shape] = n / (t1 - t0)
+            out[f"{shape}_rss"] = peak_rss_mb(proc.pid)
+            print(f"quix streams ({shape}): {n} bars in {len(records)} messages: {t1 - t0:.2f}s = "
+                  f"{out[shape]:,.0f} bars/s; peak RSS {out[f'{shape}_rss']:.0f} MiB", flush=True)
+        finally:
+            stop(proc)
+    return out
 
 
 def run_naive(bootstrap: str, n_bars: int, tmp: Path) -> float:
@@ -154,6 +233,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small run, under 3 minutes")
     ap.add_argument("--symbols", type=int, default=None)
     ap.add_argument("--days", type=int, default=None)
+    ap.add_argument("--peer", choices=["quix"], default=None,
+                    help="also run the same job under a peer framework, same broker, same messages")
     args = ap.parse_args()
     symbols = args.symbols or 5000
     days = args.days or (100 if args.quick else 500)
@@ -163,9 +244,19 @@ def main() -> None:
         tmp = Path(tmpdir)
         tp = run_turnpoint(bootstrap, symbols, days, 250, readings, tmp)
         naive = run_naive(bootstrap, naive_bars, tmp)
+        peer = run_quix(bootstrap, symbols, days, 250, tmp) if args.peer == "quix" else {}
+    extra: dict[str, object] = {}
+    if peer:
+        extra = {"quix_batched": round(peer["batched"], 1), "quix_live": round(peer["live"], 1),
+                 "ratio_batched_vs_quix": round(tp["batched"] / peer["batched"], 2),
+                 "ratio_live_vs_quix": round(tp["single"] / peer["live"], 2),
+                 "quix_peak_rss_mib": round(max(peer["batched_rss"], peer["live_rss"]), 1)}
+        print(f"turnpoint vs quix streams, same job: batched x{extra['ratio_batched_vs_quix']}, "
+              f"one bar per message x{extra['ratio_live_vs_quix']}", flush=True)
     final_line("transform", tp["batched"], "bars/s", "naive per-event faust", naive,
                single_bar_messages=round(tp["single"], 1), readings_per_s=round(tp["readings"], 1),
-               worker_peak_rss_mib=round(tp["rss"], 1), symbols=symbols, days=days)
+               readings_live_per_s=round(tp["readings_live"], 1),
+               worker_peak_rss_mib=round(tp["rss"], 1), symbols=symbols, days=days, **extra)
 
 
 if __name__ == "__main__":
