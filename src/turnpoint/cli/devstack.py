@@ -201,6 +201,10 @@ def up(ports: dict[str, int] | None = None, wait: float = 120.0, quiet: bool = F
             senv = {**env, f"TURNPOINT_{name.upper()}__PORT": str(spec.port)}
             stack.services.append({"name": name, "argv": spec.argv(), "env": senv, "port": spec.port,
                                    "cwd": str(Path.cwd())})
+    from turnpoint.cli.schedule import dev_service  # the daily jobs of TURNPOINT_SCHEDULE__JOBS, if any
+
+    if (scheduler := dev_service(env)) is not None:
+        stack.services.append(scheduler)
     stack.save()
     with (home / "logs" / "supervisor.log").open("ab") as log:
         subprocess.Popen(

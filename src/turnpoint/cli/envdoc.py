@@ -18,6 +18,7 @@ SERVICE_SETTINGS = {
     "model": "turnpoint.model.settings:ModelSettings",
     "api": "turnpoint.api.settings:ApiSettings",
     "alerts": "turnpoint.alerts.settings:AlertsSettings",
+    "schedule": "turnpoint.cli.schedule:ScheduleSettings",
 }
 
 

@@ -26,6 +26,8 @@ _SUBAPPS = {
     "model": ("turnpoint.model.cli", "Train and serve ONNX models."),
     "api": ("turnpoint.api.cli", "The read API (FastAPI)."),
     "alerts": ("turnpoint.alerts.cli", "Alert rules, the evaluator and the webhook notifier."),
+    "schedule": ("turnpoint.cli.schedule", "Daily jobs on cron times, each publishing its freshness record."),
+    "db": ("turnpoint.cli.db", "Back up and restore the PostgreSQL database (pg_dump/pg_restore)."),
 }
 
 for _name, (_module, _help) in _SUBAPPS.items():
