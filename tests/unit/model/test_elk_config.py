@@ -102,9 +102,10 @@ def test_kibana_saved_objects_are_current_and_consistent() -> None:
     ids = {(o["type"], o["id"]) for o in objects}
     types = {o["type"] for o in objects}
     assert {"index-pattern", "visualization", "search", "dashboard"} <= types
-    (view,) = [o for o in objects if o["type"] == "index-pattern"]
-    assert view["attributes"]["timeFieldName"] == "@timestamp"
-    assert re.fullmatch(view["attributes"]["title"].replace("*", ".*"), "turnpoint-inference-2024.01.02")
+    views = [o for o in objects if o["type"] == "index-pattern"]
+    assert {v["attributes"]["timeFieldName"] for v in views} == {"@timestamp", "turnpoint.asof"}
+    for view in views:
+        assert re.fullmatch(view["attributes"]["title"].replace("*", ".*"), "turnpoint-inference-2024.01.02")
     for o in objects:
         for ref in o["references"]:
             assert (ref["type"], ref["id"]) in ids, f"{o['id']} references missing {ref}"
