@@ -171,14 +171,15 @@ class KafkaPublisher:
         self._producer = make_producer(settings.kafka)
 
     def __call__(self, info: JobInfo) -> None:
-        from turnpoint.core.serde import encode_items
+        from turnpoint.core.produce import Deliveries, envelopes, produce
 
-        errors: list[str] = []
-        self._producer.produce(self._topic, key=info.job.encode(), value=encode_items([info]),
-                               on_delivery=lambda err, _msg: errors.append(str(err)) if err else None)
+        deliveries = Deliveries()
+        for value in envelopes([info]):
+            produce(self._producer, self._topic, value, info.job, on_delivery=deliveries)
         left = self._producer.flush(30)
-        if left or errors:
-            msg = f"freshness record of {info.job} not acknowledged by Kafka: {errors or 'timeout'}"
+        failed, why = deliveries.take()
+        if left or failed:
+            msg = f"freshness record of {info.job} not acknowledged by Kafka: {why or 'timeout'}"
             raise RuntimeError(msg)
 
 

@@ -63,3 +63,44 @@ def test_a_failing_job_publishes_error_and_exits_non_zero(kafka_settings: KafkaS
     records = _jobs(kafka_settings, 2)
     assert [r["status"] for r in records] == ["running", "error"]
     assert records[1]["last_success"] is None and "missing.csv" in records[1]["detail"]
+
+
+def test_serve_runs_a_due_job_answers_health_and_stops_on_sigterm(kafka_settings: KafkaSettings) -> None:
+    """`schedule serve` as compose and `dev up` run it: a job every minute, /healthz, a clean SIGTERM."""
+    import json
+    import signal
+    import socket
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    jobs = [{"name": "symbols-minutely", "cron": "* * * * *",
+             "args": ["ingest", "symbols", "--file", str(SAMPLES / "symbols.csv"), "--json"]}]
+    env = {**os.environ, "TURNPOINT_KAFKA__BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
+           "TURNPOINT_KAFKA__TOPIC_PREFIX": kafka_settings.topic_prefix, "TURNPOINT_HOST": "127.0.0.1",
+           "TURNPOINT_SCHEDULE__PORT": str(port), "TURNPOINT_SCHEDULE__TIMEZONE": "Asia/Seoul",
+           "TURNPOINT_SCHEDULE__JOBS": json.dumps(jobs)}
+    proc = subprocess.Popen([sys.executable, "-m", "turnpoint.cli.main", "schedule", "serve"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        status = None
+        while time.monotonic() < deadline and status is None:
+            try:
+                status = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json()
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        assert status is not None and status["timezone"] == "Asia/Seoul"
+        assert "symbols-minutely" in status["jobs"]
+        records = _jobs(kafka_settings, 2, timeout=120)  # the next minute boundary, then the run
+        assert [r["status"] for r in records] == ["running", "ok"] and records[1]["rows"] > 0
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert code == 0, proc.stderr.read() if proc.stderr else ""

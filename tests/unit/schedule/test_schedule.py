@@ -106,3 +106,15 @@ def test_a_publish_failure_does_not_end_the_schedule() -> None:
     sched.due["market-daily"] = clock.now
     assert sched.tick() == ["market-daily"]
     assert "broker down" in sched.last["market-daily"].detail and sched.due["market-daily"] > clock.now
+
+
+def test_dev_up_gets_a_scheduler_entry_only_when_jobs_are_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    from turnpoint.cli.schedule import dev_service
+
+    monkeypatch.delenv("TURNPOINT_SCHEDULE__JOBS", raising=False)
+    assert dev_service({"X": "1"}) is None
+    monkeypatch.setenv("TURNPOINT_SCHEDULE__JOBS", '[{"name": "m", "cron": "40 15 * * 1-5", "args": ["ingest"]}]')
+    monkeypatch.setenv("TURNPOINT_SCHEDULE__PORT", "18009")
+    entry = dev_service({"X": "1"})
+    assert entry is not None and entry["name"] == "schedule" and entry["port"] == 18009
+    assert entry["argv"][-2:] == ["schedule", "serve"] and entry["env"]["X"] == "1"
