@@ -98,7 +98,7 @@ def build_app(settings: TransformSettings) -> faust.App:
     series_state = app.Table("series-state", key_type=bytes, value_type=bytes, partitions=kafka.partitions)
     bars = BarsProcessor(opts, names)
     readings = ReadingsProcessor(opts, names, settings.tz)
-    counts = CountsProcessor(names)
+    counts = CountsProcessor(names, opts.future_skew_days)
     within = opts.batch_within_ms / 1000
 
     async def publish(out: Outbox) -> None:
@@ -158,7 +158,12 @@ def build_app(settings: TransformSettings) -> faust.App:
                 guard.end()
                 continue
             metrics.EVENTS_IN.labels(source).inc(len(msgs))
-            out = handle(msgs)
+            try:
+                out = handle(msgs)  # isolates bad records itself (dead letters); this is a last resort
+            except Exception:
+                # never let Faust commit the batch's offsets without its results: restart from the last commit
+                log.exception("processing a batch failed; exiting for a clean restart", agent=agent)
+                os._exit(70)
             metrics.PROCESS_SECONDS.labels(agent).observe(time.perf_counter() - t0)
             try:
                 await publish(out)

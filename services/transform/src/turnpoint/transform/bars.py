@@ -12,11 +12,23 @@ from pydantic import TypeAdapter
 from turnpoint.core import topics
 from turnpoint.core.algorithms import BarTuple, ReboundUpdate, SymbolRebounds
 from turnpoint.core.contracts import Bar
+from turnpoint.core.observability import get_logger
 from turnpoint.transform.archive import BarArchive
 from turnpoint.transform.fastpath import Columns, Row, fast_columns, fast_rows
-from turnpoint.transform.processing import InMessage, Outbox, StateStore, TopicNames, decode, validate_each
+from turnpoint.transform.processing import (
+    Clock,
+    InMessage,
+    Outbox,
+    StateStore,
+    TopicNames,
+    decode,
+    failure,
+    utcnow,
+    validate_each,
+)
 from turnpoint.transform.settings import TransformOptions
 
+log = get_logger(__name__)
 _BAR = TypeAdapter(Bar)
 FIELDS = ("symbol", "date", "open", "high", "low", "close", "volume")
 
@@ -51,44 +63,66 @@ class SymbolBars:
 class BarsProcessor:
     """Turns batches of `turnpoint.bars.v1` messages into prices, legs and rebound states."""
 
-    def __init__(self, options: TransformOptions, names: TopicNames) -> None:
+    def __init__(self, options: TransformOptions, names: TopicNames, clock: Clock = utcnow) -> None:
         self.options = options
         self.names = names
         self.dlq = names.dlq(topics.BARS)
+        self.clock = clock
         self._symbols: set[str] = set()
         self._dates: dict[str, dt.date] = {}
+
+    def latest_date(self) -> dt.date:
+        """The last bar date accepted now (SPEC 2: later is `future`): today, by the service's clock, plus the skew."""
+        return (self.clock() + dt.timedelta(days=self.options.future_skew_days)).date()
 
     def valid_bars(self, msgs: list[InMessage], out: Outbox) -> dict[str, SymbolBars]:
         """Validated bars grouped by symbol, in arrival order; everything else dead-lettered."""
         by_symbol: dict[str, SymbolBars] = {}
+        latest = self.latest_date()
         for msg in msgs:
-            items = decode(msg, out, self.dlq)
-            if items is None:
+            scratch = Outbox()
+            try:
+                parts = self.message_bars(msg, scratch, latest)
+            except Exception as exc:  # an unexpected failure: this message alone is dead-lettered
+                log.warning("bars.message_failed", topic=msg.topic, partition=msg.partition, offset=msg.offset,
+                            error=failure(exc))
+                out.dead_letter(self.dlq, msg, "processing-failed", failure(exc))
                 continue
-            key = msg.key.decode("utf-8", "replace") if msg.key else None
-            columns = fast_columns(items, self._symbols, self._dates)
-            if columns is not None and key in (None, columns.symbol):  # the common case: a whole message
-                group = by_symbol.get(columns.symbol)
-                if group is None:
-                    group = by_symbol[columns.symbol] = SymbolBars()
-                group.parts.append((msg, columns))
-                continue
-            rows = fast_rows(items, self._symbols)
-            if rows is None:
-                rows = [(b.symbol, b.date, b.open, b.high, b.low, b.close, b.volume)
-                        for b in validate_each(msg, items, out, self.dlq, _BAR)]
-            for row in rows:
-                symbol = row[0]
-                if key is not None and symbol != key:
-                    detail = f"item symbol {symbol!r} differs from message key {key!r}"
-                    out.dead_letter(self.dlq, msg, "key-mismatch", detail, _payload(row))
-                    continue
+            out.merge(scratch)
+            for symbol, part in parts:
                 group = by_symbol.get(symbol)
                 if group is None:
                     group = by_symbol[symbol] = SymbolBars()
-                group.parts.append((msg, row))
-                group.columns = False
+                group.parts.append((msg, part))
+                if not isinstance(part, Columns):
+                    group.columns = False
         return by_symbol
+
+    def message_bars(self, msg: InMessage, out: Outbox, latest: dt.date) -> list[tuple[str, Columns | Row]]:
+        """The valid bars of one message by symbol: its columns (the common case) or single rows."""
+        items = decode(msg, out, self.dlq)
+        if items is None:
+            return []
+        key = msg.key.decode("utf-8", "replace") if msg.key else None
+        columns = fast_columns(items, self._symbols, self._dates)
+        if columns is not None and key in (None, columns.symbol) and max(columns.days) <= latest:
+            return [(columns.symbol, columns)]  # a whole message
+        rows = fast_rows(items, self._symbols)
+        if rows is None:
+            rows = [(b.symbol, b.date, b.open, b.high, b.low, b.close, b.volume)
+                    for b in validate_each(msg, items, out, self.dlq, _BAR)]
+        parts: list[tuple[str, Columns | Row]] = []
+        for row in rows:
+            symbol = row[0]
+            if key is not None and symbol != key:
+                detail = f"item symbol {symbol!r} differs from message key {key!r}"
+                out.dead_letter(self.dlq, msg, "key-mismatch", detail, _payload(row))
+            elif row[1] > latest:
+                detail = f"date {row[1].isoformat()} is after {latest.isoformat()} (the clock plus the allowed skew)"
+                out.dead_letter(self.dlq, msg, "future", detail, _payload(row))
+            else:
+                parts.append((symbol, row))
+        return parts
 
     def state(self, symbol: str, store: StateStore) -> SymbolRebounds:
         raw = store.get(symbol)
@@ -100,10 +134,36 @@ class BarsProcessor:
         return SymbolRebounds(symbol, threshold=self.options.threshold, revision_horizon=self.options.revision_horizon)
 
     def process(self, msgs: list[InMessage], store: StateStore) -> Outbox:
+        """Every symbol's outputs; a symbol whose bars raise is retried bar by bar (the bad ones dead-lettered)."""
         out = Outbox()
         for symbol, bars in self.valid_bars(msgs, out).items():
-            self.process_symbol(symbol, bars, store, out)
+            scratch = Outbox()
+            try:
+                self.process_symbol(symbol, bars, store, scratch)
+            except Exception as exc:
+                log.warning("bars.symbol_failed", symbol=symbol, error=failure(exc))
+                self.one_by_one(symbol, bars, store, out)
+            else:
+                out.merge(scratch)
         return out
+
+    def one_by_one(self, symbol: str, group: SymbolBars, store: StateStore, out: Outbox) -> None:
+        """Each bar of the group alone, in order; one that raises is dead-lettered (`processing-failed`).
+
+        The state is read from and written to the store per bar, so the good bars give what they would
+        have given in a batch without the bad ones.
+        """
+        for row, msg in group.rows():
+            single = SymbolBars()
+            single.parts.append((msg, row))
+            single.columns = False
+            scratch = Outbox()
+            try:
+                self.process_symbol(symbol, single, store, scratch)
+            except Exception as exc:
+                out.dead_letter(self.dlq, msg, "processing-failed", failure(exc), _payload(row))
+            else:
+                out.merge(scratch)
 
     def process_symbol(self, symbol: str, group: SymbolBars, store: StateStore, out: Outbox) -> None:
         partition = group.parts[-1][0].partition
