@@ -10,7 +10,8 @@ market job, after the Korean market closes (15:30 Asia/Seoul):
 Cron times are wall-clock times of the time zone (croniter; a time skipped or repeated by a daylight-saving
 change happens once). Around each run the job publishes `JobInfo` to turnpoint.jobs.v1 (key: the job name):
 `running`, then `ok` with the rows the command reported (`published` of a `--json` summary) or `error` with
-the last line the command printed. `exec` does the same once (a Kubernetes CronJob's command), `serve`
+the last line the command printed; `running` and `error` carry the time of the last good run (read back from
+the compacted topic at start), so a failing job keeps its last success. `exec` does the same once (a Kubernetes CronJob's command), `serve`
 loops (compose, `turnpoint dev up`) and answers /healthz on TURNPOINT_SCHEDULE__PORT.
 """
 
@@ -21,6 +22,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -106,6 +108,7 @@ class RunResult:
     ok: bool
     rows: int
     detail: str
+    at: dt.datetime | None = None  # when a successful run ended
 
 
 Publish = Callable[[JobInfo], None]
@@ -143,21 +146,71 @@ def _last_line(text: str) -> str:
 
 
 def execute(name: str, args: list[str], publish: Publish, runner: Runner = run_cli,
-            now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> RunResult:
-    """Run one job and publish its freshness: `running` first, then `ok` (rows, time) or `error` (why)."""
+            now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+            last_success: dt.datetime | None = None) -> RunResult:
+    """Run one job and publish its freshness: `running` first, then `ok` (rows, time) or `error` (why).
+
+    `running` and `error` records carry the previous `last_success`, so the job's row keeps the time of
+    its last good run (the record replaces the row: it must not forget it).
+    """
     command = "turnpoint " + " ".join(args)
-    publish(JobInfo(job=name, status="running", detail=f"started {command}"))
+    publish(JobInfo(job=name, status="running", last_success=last_success, detail=f"started {command}"))
     try:
         code, out, err = runner(args)
     except OSError as exc:
         code, out, err = 127, "", f"{command} could not start: {exc}"
     if code == 0:
-        result = RunResult(True, _rows(out), _last_line(err) or _last_line(out) or "done")
-        publish(JobInfo(job=name, status="ok", last_success=now(), rows=result.rows, detail=result.detail))
+        result = RunResult(True, _rows(out), _last_line(err) or _last_line(out) or "done", now())
+        publish(JobInfo(job=name, status="ok", last_success=result.at, rows=result.rows, detail=result.detail))
     else:
         result = RunResult(False, 0, f"exit {code}: {_last_line(err) or _last_line(out) or command}")
-        publish(JobInfo(job=name, status="error", detail=result.detail))
+        publish(JobInfo(job=name, status="error", last_success=last_success, detail=result.detail))
     return result
+
+
+def previous_successes(settings: TurnpointSettings, timeout: float = 15.0) -> dict[str, dt.datetime]:
+    """The latest `last_success` of every job on the (compacted) jobs topic, read from the beginning."""
+    import uuid
+
+    import orjson
+    from confluent_kafka import TopicPartition
+
+    from turnpoint.core import topics
+    from turnpoint.core.kafka import end_offsets, make_consumer
+
+    topic = topics.JOBS.full_name(settings.kafka.topic_prefix)
+    consumer = make_consumer(settings.kafka, f"turnpoint-schedule-read-{uuid.uuid4().hex[:8]}",
+                             **{"enable.auto.commit": False})
+    found: dict[str, dt.datetime] = {}
+    try:
+        meta = consumer.list_topics(topic, timeout=timeout).topics[topic]
+        parts = [TopicPartition(topic, p) for p in meta.partitions]
+        ends = end_offsets(consumer, parts, timeout)
+        todo = {(t, p): end for (t, p), end in ends.items() if end > 0}
+        if not todo:
+            return found
+        consumer.assign([TopicPartition(t, p, 0) for t, p in todo])  # from the start of each partition
+        deadline = time.monotonic() + timeout
+        while todo and time.monotonic() < deadline:
+            for msg in consumer.consume(500, 0.5):
+                if msg.error() is not None:
+                    continue
+                where = (msg.topic(), msg.partition())
+                if msg.offset() is not None and msg.offset() + 1 >= todo.get(where, 0):
+                    todo.pop(where, None)
+                try:
+                    items = orjson.loads(msg.value() or b"{}").get("items", [])
+                except orjson.JSONDecodeError:
+                    continue
+                for item in items:
+                    when = item.get("last_success") if isinstance(item, dict) else None
+                    if when:
+                        at = dt.datetime.fromisoformat(when)
+                        if item["job"] not in found or at > found[item["job"]]:
+                            found[item["job"]] = at
+    finally:
+        consumer.close()
+    return found
 
 
 class KafkaPublisher:
@@ -190,13 +243,15 @@ class Scheduler:
     """Runs due jobs one after another in a thread; `stop()` ends it between runs."""
 
     def __init__(self, config: ScheduleConfig, publish: Publish, runner: Runner = run_cli,
-                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
+                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+                 successes: dict[str, dt.datetime] | None = None) -> None:
         self.config = config
         self.publish = publish
         self.runner = runner
         self.clock = clock
         self.stopping = threading.Event()
         self.last: dict[str, RunResult] = {}
+        self.successes = dict(successes or {})  # job -> its last good run (carried by running/error records)
         start = clock()
         self.due = {j.name: next_run(j.cron, config.timezone, start) for j in config.jobs}
         self._thread: threading.Thread | None = None
@@ -207,9 +262,13 @@ class Scheduler:
         for job in self.config.jobs:
             if self.clock() >= self.due[job.name]:
                 try:
-                    self.last[job.name] = execute(job.name, job.args, self.publish, self.runner, self.clock)
+                    result = execute(job.name, job.args, self.publish, self.runner, self.clock,
+                                     self.successes.get(job.name))
                 except Exception as exc:  # a publish failure must not end the schedule
-                    self.last[job.name] = RunResult(False, 0, f"{type(exc).__name__}: {exc}")
+                    result = RunResult(False, 0, f"{type(exc).__name__}: {exc}")
+                self.last[job.name] = result
+                if result.at is not None:
+                    self.successes[job.name] = result.at
                 self.due[job.name] = next_run(job.cron, self.config.timezone, self.clock())
                 ran.append(job.name)
         return ran
@@ -310,7 +369,7 @@ def exec_cmd(
                    err=True)
         raise typer.Exit(2)
     settings = _settings()
-    result = execute(name, args, KafkaPublisher(settings))
+    result = execute(name, args, KafkaPublisher(settings), last_success=previous_successes(settings).get(name))
     typer.echo(f"{name}: {'ok' if result.ok else 'error'}: {result.detail}", err=True)
     raise typer.Exit(0 if result.ok else 1)
 
@@ -324,7 +383,7 @@ def serve_cmd() -> None:
 
     settings = _settings()
     configure_logging("schedule", settings.log_level, settings.log_format)
-    scheduler = Scheduler(settings.schedule, KafkaPublisher(settings))
+    scheduler = Scheduler(settings.schedule, KafkaPublisher(settings), successes=previous_successes(settings))
     server = _health_server(scheduler, settings.host, settings.schedule.port)
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

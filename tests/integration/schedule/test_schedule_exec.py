@@ -104,3 +104,14 @@ def test_serve_runs_a_due_job_answers_health_and_stops_on_sigterm(kafka_settings
             proc.kill()
             raise
     assert code == 0, proc.stderr.read() if proc.stderr else ""
+
+
+def test_a_failure_after_a_success_keeps_the_time_of_the_success(kafka_settings: KafkaSettings,
+                                                                  tmp_path: Path) -> None:
+    good = _exec(kafka_settings, "market-daily", "ingest", "market", "--file", str(SAMPLES / "bars.csv"), "--json")
+    assert good.returncode == 0, good.stderr
+    bad = _exec(kafka_settings, "market-daily", "ingest", "market", "--file", str(tmp_path / "gone.csv"))
+    assert bad.returncode == 1
+    records = _jobs(kafka_settings, 4)
+    assert [r["status"] for r in records] == ["running", "ok", "running", "error"]
+    assert records[2]["last_success"] == records[3]["last_success"] == records[1]["last_success"] is not None

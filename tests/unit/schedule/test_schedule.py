@@ -118,3 +118,20 @@ def test_dev_up_gets_a_scheduler_entry_only_when_jobs_are_set(monkeypatch: pytes
     entry = dev_service({"X": "1"})
     assert entry is not None and entry["name"] == "schedule" and entry["port"] == 18009
     assert entry["argv"][-2:] == ["schedule", "serve"] and entry["env"]["X"] == "1"
+
+
+def test_running_and_error_records_keep_the_last_success() -> None:
+    """The record replaces the job's row: a failing run must not erase when the job last succeeded."""
+    clock = Clock(dt.datetime(2026, 12, 4, 6, 40, tzinfo=UTC))
+    before = dt.datetime(2026, 12, 3, 6, 40, 9, tzinfo=UTC)
+    sent: list[JobInfo] = []
+    outcomes = iter([(0, '{"published": 5}', ""), (1, "", "error: gone")])
+    sched = Scheduler(ScheduleConfig(jobs=[MARKET]), sent.append, runner=lambda a: next(outcomes), clock=clock,
+                      successes={"market-daily": before})
+    sched.due["market-daily"] = clock.now
+    sched.tick()
+    assert [(i.status, i.last_success) for i in sent] == [("running", before), ("ok", clock.now)]
+    first_ok = clock.now
+    clock.now = dt.datetime(2026, 12, 7, 6, 40, tzinfo=UTC)
+    sched.tick()
+    assert [(i.status, i.last_success) for i in sent[2:]] == [("running", first_ok), ("error", first_ok)]
