@@ -17,6 +17,7 @@ WORKDIR /src
 # Dependencies first, from the lock file and the members' metadata only, so code edits reuse this layer.
 COPY pyproject.toml uv.lock README.md ./
 COPY libs/core/pyproject.toml libs/core/pyproject.toml
+COPY libs/web/pyproject.toml libs/web/pyproject.toml
 COPY services/alerts/pyproject.toml services/alerts/pyproject.toml
 COPY services/api/pyproject.toml services/api/pyproject.toml
 COPY services/ingest/pyproject.toml services/ingest/pyproject.toml

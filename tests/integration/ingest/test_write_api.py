@@ -87,7 +87,8 @@ def test_validation_and_size_errors(api) -> None:
     r = client.post("/v1/counts", json={**COUNT, "people": -1}, headers=_auth(tokens["all"]))
     assert r.status_code == 422
     body = r.json()
-    assert body["status"] == 422 and body["errors"][0]["loc"] == [0, "people"]
+    assert body["status"] == 422 and body["errors"][0]["field"] == "0.people"
+    assert set(body["errors"][0]) == {"field", "message"}
     r = client.post("/v1/readings", json={"series": "s", "ts": "2025-01-01T00:00:00", "value": 1},
                     headers=_auth(tokens["all"]))
     assert r.status_code == 422 and "offset" in r.text
@@ -143,4 +144,16 @@ def test_health_and_metrics(api) -> None:
     client, _t, _s, _ = api
     r = client.get("/healthz")
     assert r.status_code == 200 and r.json()["status"] == "ok"
+    r = client.get("/readyz")
+    assert r.status_code == 200 and r.json()["database"]["ok"] is True
     assert "turnpoint_ingest_http_requests_total" in client.get("/metrics").text
+
+
+def test_unknown_paths_and_methods_are_problem_json(api) -> None:
+    client, _t, _s, _ = api
+    r = client.get("/v1/nothing")
+    assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["title"] == "Not Found" and r.json()["instance"] == "/v1/nothing"
+    r = client.get("/v1/counts")
+    assert r.status_code == 405 and r.headers["content-type"] == "application/problem+json"
+    assert "POST" in r.headers["allow"]

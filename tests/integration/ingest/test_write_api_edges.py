@@ -52,6 +52,9 @@ def test_an_unreachable_database_is_503_with_retry_after_within_a_second(kafka_s
             assert r.status_code == 503 and r.headers["retry-after"] == "1", r.text
             assert r.headers["content-type"] == "application/problem+json"
             assert took < 1.5, took
+        assert client.get("/healthz").status_code == 200  # liveness never depends on the database
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["database"]["ok"] is False
 
 
 def test_a_database_that_goes_away_is_503_not_500(kafka_settings, ingest_database: str, tmp_path: Path,

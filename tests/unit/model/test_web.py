@@ -180,3 +180,16 @@ def test_models_endpoint_shows_cards(served) -> None:
     models = client.get("/v1/models").json()
     assert models["forecast"]["version"] == "v1" and "baselines" in models["forecast"]["backtest"]
     assert models["anomaly"]["model"] == ANOMALY_MODEL
+
+
+def test_errors_share_the_kit_shape_and_health_is_split(served) -> None:
+    client, _s, _m = served
+    r = client.post("/v1/predict/forecast", json={"items": [{"closes": [1.0, 2.0, 3.0]}]})
+    assert r.status_code == 422 and r.json()["errors"] == [{"field": "items.0.closes", "message": r.json()["detail"]}]
+    r = client.post("/v1/predict/forecast", json={"items": [{"closes": CLOSES, "colour": "red"}]})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "items.0.colour"
+    r = client.get("/v1/predict/forecast")
+    assert r.status_code == 405 and r.headers["content-type"] == "application/problem+json"
+    assert client.get("/healthz").json()["status"] == "ok"
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["status"] == "ok"

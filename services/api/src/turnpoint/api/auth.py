@@ -8,11 +8,11 @@ token therefore stops working within `CACHE_SECONDS`.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import time
 
 from turnpoint.api.db import Database
 from turnpoint.api.errors import Forbidden, Unauthorized
+from turnpoint.web.tokens import hash_token as token_hash
 
 READ_SCOPE = "read"
 CACHE_SECONDS = 10.0
@@ -23,10 +23,6 @@ LOOKUP = """
 SELECT scopes, CASE WHEN token_hash = $1 THEN expires_at ELSE LEAST(previous_valid_until, expires_at) END
 FROM api_token WHERE revoked_at IS NULL AND (token_hash = $1 OR previous_token_hash = $1)
 """
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 class TokenVerifier:

@@ -1,49 +1,42 @@
-"""The API's error hierarchy. Each error maps to one problem+json (RFC 9457) response."""
+"""The API's error hierarchy. Each error maps to one problem+json (RFC 9457) response (turnpoint.web)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from turnpoint.core.errors import TurnpointError
+from turnpoint.web.problems import PROBLEM_BASE, FieldError, ProblemError
 
-PROBLEM_BASE = "https://turnpoint.dev/problems/"
+__all__ = ["PROBLEM_BASE", "ApiError", "DatabaseUnavailable", "Forbidden", "InvalidParameter", "NotFound",
+           "Unauthorized"]
 
 
-class ApiError(TurnpointError):
+class ApiError(ProblemError, TurnpointError):
     """Base of errors the API reports to its client: `status`, a short `title`, a `detail` that says what to do."""
 
-    status: int = 500
-    title: str = "internal error"
-    slug: str = "internal"
+    status_code: ClassVar[int] = 500
+    title_text: ClassVar[str] = "internal error"
+    slug_name: ClassVar[str] = "internal"
+    headers_sent: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, detail: str, **extra: Any) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.extra = extra
+    def __init__(self, detail: str, errors: list[FieldError] | None = None, **extra: Any) -> None:
+        super().__init__(self.status_code, self.title_text, detail, self.headers_sent, slug=self.slug_name,
+                         errors=errors, **extra)
 
     def problem(self, instance: str | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "type": PROBLEM_BASE + self.slug,
-            "title": self.title,
-            "status": self.status,
-            "detail": self.detail,
-        }
-        if instance is not None:
-            body["instance"] = instance
-        body.update(self.extra)
-        return body
+        return self.body(instance)
 
 
 class NotFound(ApiError):
     """An unknown symbol, series or resource."""
 
-    status, title, slug = 404, "not found", "not-found"
+    status_code, title_text, slug_name = 404, "not found", "not-found"
 
 
 class InvalidParameter(ApiError):
     """A query or path parameter failed validation; `errors` names each field."""
 
-    status, title, slug = 422, "invalid parameter", "invalid-parameter"
+    status_code, title_text, slug_name = 422, "invalid parameter", "invalid-parameter"
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}", errors=[{"field": field, "message": message}])
@@ -53,16 +46,18 @@ class InvalidParameter(ApiError):
 class Unauthorized(ApiError):
     """No or an unknown bearer token while tokens are required."""
 
-    status, title, slug = 401, "unauthorized", "unauthorized"
+    status_code, title_text, slug_name = 401, "unauthorized", "unauthorized"
+    headers_sent: ClassVar[dict[str, str]] = {"WWW-Authenticate": "Bearer"}
 
 
 class Forbidden(ApiError):
     """A valid token without the `read` scope."""
 
-    status, title, slug = 403, "forbidden", "forbidden"
+    status_code, title_text, slug_name = 403, "forbidden", "forbidden"
 
 
 class DatabaseUnavailable(ApiError):
     """PostgreSQL did not answer (or timed out); clients retry later."""
 
-    status, title, slug = 503, "database unavailable", "database-unavailable"
+    status_code, title_text, slug_name = 503, "database unavailable", "database-unavailable"
+    headers_sent: ClassVar[dict[str, str]] = {"Retry-After": "1"}

@@ -12,7 +12,6 @@ cached answer never outlives it. `last_used_at` is written at most once a minute
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 import secrets
 import threading
@@ -20,6 +19,9 @@ import time
 from dataclasses import dataclass
 
 from turnpoint.ingest.errors import TokenError
+from turnpoint.web.tokens import hash_token
+
+__all__ = ["TokenCache", "TokenInfo", "TokenStore", "hash_token", "new_token"]
 
 TOKEN_PREFIX = "tp_"
 WRITE_SCOPES = ("write:readings", "write:bars", "write:counts")
@@ -39,10 +41,6 @@ WHERE revoked_at IS NULL AND (token_hash = %(h)s OR previous_token_hash = %(h)s)
 """
 _TOUCH = ("UPDATE api_token SET last_used_at = now() WHERE id = %s "
           "AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')")
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def new_token() -> str:

@@ -4,7 +4,7 @@
     POST /v1/predict/anomaly    {"items": [{"target": "sensor/1", "asof": "...Z", "values": [32+ readings]}]}
     GET  /v1/models             served versions and their cards' backtest summaries
     POST /v1/models/reload      load newer registry versions now (the watcher also does it every few seconds)
-    GET  /healthz, GET /metrics
+    GET  /healthz (liveness), GET /readyz (readiness: the stream worker runs), GET /metrics
 
 Errors are problem+json (RFC 9457). Bodies are parsed and validated by pydantic-core straight from bytes.
 """
@@ -21,13 +21,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from fastapi_offline import FastAPIOffline  # Swagger UI and ReDoc served locally (no CDN)
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from turnpoint.model import ecs, metrics
 from turnpoint.model.errors import InvalidInput, ModelUnavailable
 from turnpoint.model.predictor import BatchResult, Predictor
+from turnpoint.web.fastapi import health_router, install_problems
+from turnpoint.web.problems import PROBLEM_JSON, FieldError, ProblemError, field_errors
 
-PROBLEM = "application/problem+json"
+PROBLEM = PROBLEM_JSON
 INLINE_ITEMS = 64  # larger batches run on the thread pool so the event loop keeps serving small requests
 
 Target = Annotated[str, Field(min_length=1, max_length=200)]
@@ -57,12 +58,17 @@ class AnomalyRequest(BaseModel):
     items: list[AnomalyItem] = Field(min_length=1)
 
 
-def problem(status: int, title: str, detail: str, request: Request | None = None, **extra: Any) -> Response:
+def _count(status: int) -> None:
     metrics.HTTP_ERRORS.labels(str(status)).inc()
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    if request is not None:
-        body["instance"] = request.url.path
-    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM)
+
+
+def _invalid(exc: InvalidInput) -> ProblemError:
+    errors: list[FieldError] = [{"field": f"items.{exc.item}.{exc.field}", "message": exc.detail}]
+    return ProblemError(422, "Invalid input", exc.detail, errors=errors)
+
+
+def _unavailable(exc: ModelUnavailable) -> ProblemError:
+    return ProblemError(503, "Model unavailable", str(exc), {"Retry-After": "5"})
 
 
 def _json(data: Any) -> Response:
@@ -96,44 +102,26 @@ def create_app(predictor: Predictor, health: Callable[[], tuple[bool, dict[str, 
     app = FastAPIOffline(title="turnpoint model service", version=ecs.service_version(),
                   description="On-demand inference with the registry's ONNX models; every inference is logged (ECS).")
 
-    @app.exception_handler(InvalidInput)
-    async def _invalid(request: Request, exc: InvalidInput) -> Response:
-        extra = {"errors": [{"item": exc.item, "field": exc.field, "detail": exc.detail}]}
-        return problem(422, "Invalid input", exc.detail, request, **extra)
-
-    @app.exception_handler(ModelUnavailable)
-    async def _unavailable(request: Request, exc: ModelUnavailable) -> Response:
-        return problem(503, "Model unavailable", str(exc), request)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        return problem(exc.status_code, str(exc.detail), f"{request.method} {request.url.path}: {exc.detail}", request)
-
-    @app.exception_handler(Exception)
-    async def _crash(request: Request, exc: Exception) -> Response:
-        return problem(500, "Internal error", f"{type(exc).__name__}: the inference failed; see the service log", request)
+    install_problems(app, "model", on_problem=_count, invalid_title="Invalid request body",
+                     translate={InvalidInput: _invalid, ModelUnavailable: _unavailable})
 
     async def _parse(request: Request, model: type[BaseModel]) -> Any:
         body = await request.body()
         try:
             parsed = model.model_validate_json(body)
         except ValidationError as exc:
-            errors = [{"loc": list(e["loc"]), "detail": e["msg"]} for e in exc.errors()[:20]]
-            first = errors[0]
-            msg = f"{'.'.join(str(p) for p in first['loc']) or 'body'}: {first['detail']}"
-            raise _Problem(problem(422, "Invalid request body", msg, request, errors=errors)) from None
+            errors = field_errors(exc.errors())
+            msg = f"{errors[0]['field'] if errors[0]['field'] != 'request' else 'body'}: {errors[0]['message']}"
+            raise ProblemError(422, "Invalid request body", msg, errors=errors) from None
         if len(parsed.items) > max_items:
             msg = f"{len(parsed.items)} items in one request; send at most {max_items} (TURNPOINT_MODEL__HTTP_MAX_ITEMS)"
-            raise _Problem(problem(413, "Too many items", msg, request))
+            raise ProblemError(413, "Too many items", msg)
         return parsed
 
     @app.post("/v1/predict/forecast", openapi_extra=_body_schema(ForecastRequest),
               summary="Forecast the next closes of each window")
     async def predict_forecast(request: Request) -> Response:
-        try:
-            req: ForecastRequest = await _parse(request, ForecastRequest)
-        except _Problem as p:
-            return p.response
+        req: ForecastRequest = await _parse(request, ForecastRequest)
         model = predictor.store.require("forecast")
         targets = [it.target for it in req.items]
         asofs = [ecs.iso(it.asof) if it.asof else "" for it in req.items]
@@ -150,10 +138,7 @@ def create_app(predictor: Predictor, health: Callable[[], tuple[bool, dict[str, 
     @app.post("/v1/predict/anomaly", openapi_extra=_body_schema(AnomalyRequest),
               summary="Score the last reading of each window")
     async def predict_anomaly(request: Request) -> Response:
-        try:
-            req: AnomalyRequest = await _parse(request, AnomalyRequest)
-        except _Problem as p:
-            return p.response
+        req: AnomalyRequest = await _parse(request, AnomalyRequest)
         model = predictor.store.require("anomaly")
         targets = [it.target for it in req.items]
         asofs = [ecs.iso(it.asof) if it.asof else "" for it in req.items]
@@ -183,11 +168,14 @@ def create_app(predictor: Predictor, health: Callable[[], tuple[bool, dict[str, 
         changed = await run_in_threadpool(predictor.store.refresh)
         return _json({"reloaded": changed, "models": predictor.store.status()})
 
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> Response:
-        ok, detail = health()
-        body = {"status": "ok" if ok else "unavailable", **detail}
-        return Response(orjson.dumps(body), status_code=200 if ok else 503, media_type="application/json")
+    async def ready(_request: Request) -> tuple[bool, dict[str, Any]]:
+        return health()
+
+    def live(_request: Request) -> dict[str, Any]:
+        detail = health()[1]
+        return {"models": detail["models"], "degraded": detail["degraded"]}
+
+    app.include_router(health_router("model", ready, live))
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:
@@ -197,7 +185,3 @@ def create_app(predictor: Predictor, health: Callable[[], tuple[bool, dict[str, 
 
     return app
 
-
-class _Problem(Exception):
-    def __init__(self, response: Response) -> None:
-        self.response = response

@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from turnpoint.api import schemas as s
 from turnpoint.api.responses import JSONResponse
+from turnpoint.web.health import liveness, readiness
 
 router = APIRouter(tags=["operations"])
 
@@ -15,7 +16,7 @@ router = APIRouter(tags=["operations"])
 @router.get("/healthz", response_model=s.Health, summary="Liveness (the process answers)")
 async def healthz(request: Request) -> JSONResponse:
     """Does not touch the database (see /readyz), so a database outage never restarts the API."""
-    return JSONResponse({"status": "ok", "service": "api", "pool": request.app.state.db.pool_stats()})
+    return JSONResponse(liveness("api", pool=request.app.state.db.pool_stats()))
 
 
 @router.get("/readyz", response_model=s.Health, summary="Readiness (the database answers)",
@@ -23,7 +24,8 @@ async def healthz(request: Request) -> JSONResponse:
 async def readyz(request: Request) -> JSONResponse:
     ok, detail = await request.app.state.db.ping()
     request.app.state.metrics.db_up.set(1 if ok else 0)
-    return JSONResponse({"status": "ok" if ok else "unavailable", **detail}, status_code=200 if ok else 503)
+    status, body = readiness("api", ok, detail)
+    return JSONResponse(body, status_code=status)
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

@@ -36,7 +36,9 @@ from turnpoint.ingest.errors import DeliveryFailed
 from turnpoint.ingest.tokens import TokenCache, TokenInfo
 from turnpoint.ingest.write_api.idempotency import IdempotencyStore
 from turnpoint.ingest.write_api.plan import plan_messages
-from turnpoint.ingest.write_api.problems import Problem, problem_response
+from turnpoint.ingest.write_api.problems import Problem
+from turnpoint.web.fastapi import health_router, install_problems
+from turnpoint.web.problems import field_errors
 
 if TYPE_CHECKING:
     from turnpoint.ingest.service import IngestService
@@ -96,9 +98,8 @@ def parse_records(body: bytes, model: type[BaseModel], max_items: int) -> list[d
     try:
         records = _adapter(model).validate_python(items)
     except ValidationError as exc:
-        errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()[:20]]
         raise Problem(422, "Invalid records", f"{exc.error_count()} validation errors; nothing was published",
-                      errors=errors) from None
+                      errors=field_errors(exc.errors())) from None
     return [r.model_dump(mode="json") for r in records]
 
 
@@ -163,9 +164,7 @@ def build_app(settings: IngestSettings, service: IngestService | None = None) ->
     app.state.service = svc
     app.state.idempotency = idem
 
-    @app.exception_handler(Problem)
-    async def _problem(request: Request, exc: Problem) -> Response:
-        return problem_response(exc, request.url.path)
+    install_problems(app, "ingest", invalid_title="Invalid request")
 
     async def authorize(request: Request, scope: str) -> TokenInfo:
         token = bearer(request)
@@ -240,11 +239,18 @@ def build_app(settings: IngestSettings, service: IngestService | None = None) ->
         app.add_api_route(route, handler, methods=["POST"], status_code=202, name=route,
                           summary=f"Publish {ROUTES[route][0].item.__name__} records to {ROUTES[route][0].name}")
 
-    @app.get("/healthz")
-    async def healthz() -> Response:
+    async def ready(_request: Request) -> tuple[bool, dict[str, Any]]:
+        """Kafka's delivery pollers run and PostgreSQL (tokens, idempotency keys) answers within its timeout."""
         ok, detail = svc.health()
-        return Response(orjson.dumps({"status": "ok" if ok else "unavailable", **detail}),
-                        status_code=200 if ok else 503, media_type="application/json")
+        try:
+            async with pool.connection() as conn:
+                await conn.execute("SELECT 1")
+            detail["database"] = {"ok": True}
+        except db_errors as exc:
+            ok, detail["database"] = False, {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        return ok, detail
+
+    app.include_router(health_router("ingest", ready))
 
     @app.get("/metrics")
     async def prometheus() -> Response:

@@ -1,27 +1,17 @@
-"""RFC 9457 problem+json responses."""
+"""RFC 9457 problem+json responses: the shared kit's (turnpoint.web), `errors` as `[{"field", "message"}]`."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import orjson
 from starlette.responses import Response
 
-PROBLEM = "application/problem+json"
+from turnpoint.web.problems import PROBLEM_JSON, ProblemError, render
+
+PROBLEM = PROBLEM_JSON
+Problem = ProblemError
+"""Raised inside handlers; rendered as problem+json with the given status (`Problem(status, title, detail)`)."""
+
+__all__ = ["PROBLEM", "Problem", "problem_response"]
 
 
-class Problem(Exception):
-    """Raised inside handlers; rendered as problem+json with the given status."""
-
-    def __init__(self, status: int, title: str, detail: str, headers: dict[str, str] | None = None,
-                 **extra: Any) -> None:
-        super().__init__(detail)
-        self.status, self.title, self.detail, self.headers, self.extra = status, title, detail, headers or {}, extra
-
-
-def problem_response(p: Problem, instance: str | None = None) -> Response:
-    body: dict[str, Any] = {"type": "about:blank", "title": p.title, "status": p.status, "detail": p.detail}
-    if instance:
-        body["instance"] = instance
-    body.update(p.extra)
-    return Response(orjson.dumps(body), status_code=p.status, media_type=PROBLEM, headers=p.headers)
+def problem_response(p: ProblemError, instance: str | None = None) -> Response:
+    return Response(render(p.body(instance)), status_code=p.status, media_type=PROBLEM_JSON, headers=p.headers)
