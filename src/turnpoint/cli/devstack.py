@@ -236,8 +236,9 @@ def _run_cli(words: list[str], env: dict[str, str], log_path: Path) -> None:
         raise typer.Exit(1)
 
 
-def health(service: dict[str, Any], timeout: float = 1.0) -> tuple[bool, str]:
-    url = f"http://127.0.0.1:{service['port']}/healthz"
+def health(service: dict[str, Any], timeout: float = 1.0, page: str = "/healthz") -> tuple[bool, str]:
+    """Liveness (`/healthz`: the process answers), or readiness with `page="/readyz"` (its dependencies answer)."""
+    url = f"http://127.0.0.1:{service['port']}{page}"
     try:
         r = httpx.get(url, timeout=timeout)
     except httpx.HTTPError as exc:
@@ -246,11 +247,12 @@ def health(service: dict[str, Any], timeout: float = 1.0) -> tuple[bool, str]:
 
 
 def wait_healthy(stack: Stack, timeout: float) -> None:
+    """Wait until every service is ready (`/readyz`): `dev up --wait` returns when the stack can take data."""
     deadline = time.monotonic() + timeout
     pending = {s["name"]: s for s in stack.services}
     while pending and time.monotonic() < deadline:
         for name, svc in list(pending.items()):
-            if health(svc)[0]:
+            if health(svc, page="/readyz")[0]:
                 del pending[name]
         time.sleep(0.3)
     if pending:

@@ -32,8 +32,10 @@ def test_prices_are_upserted_and_offsets_committed(loader_settings: Any, produce
         import httpx
 
         health = httpx.get(f"http://127.0.0.1:{app.port}/healthz", timeout=5)
+        ready = httpx.get(f"http://127.0.0.1:{app.port}/readyz", timeout=5)
         metrics = httpx.get(f"http://127.0.0.1:{app.port}/metrics", timeout=5).text
     assert health.status_code == 200 and health.json()["status"] == "ok"
+    assert ready.status_code == 200 and ready.json()["state"] == "running"
     assert 'turnpoint_loader_rows_total{op="upsert",table="price"}' in metrics
     rows = query(migrated_db, "SELECT symbol, start::text, close, high FROM price ORDER BY symbol, start")
     assert len(rows) == 11

@@ -171,7 +171,8 @@ def test_service_port_health_check_and_publishing_agree_with_the_code(compose: d
     if has_port_setting(service):
         assert env.get(f"{service_group(service)}__PORT") == str(port)
     test = " ".join(svc["healthcheck"]["test"])
-    assert f"127.0.0.1:{port}/healthz" in test, f"{service} health check should GET :{port}/healthz: {test}"
+    # compose's health check gates `depends_on: service_healthy`: readiness (the dependencies answer)
+    assert f"127.0.0.1:{port}/readyz" in test, f"{service} health check should GET :{port}/readyz: {test}"
     for mapping in svc.get("ports", []):
         assert str(mapping).rsplit(":", 1)[-1] == str(port), f"{service} publishes {mapping}, listens on {port}"
 

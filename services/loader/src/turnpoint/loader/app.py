@@ -1,7 +1,7 @@
 """The loader's composition root: settings in, a runnable `LoaderApp` out.
 
     app = bootstrap(LoaderSettings())      # wires the consumer, the dead-letter producer and the sink
-    app.run(stop_event)                    # serves /healthz and /metrics, consumes until stop_event is set
+    app.run(stop_event)                    # serves /healthz, /readyz, /metrics; consumes until stop_event is set
 
 The embedded stack runs it as `turnpoint loader run`; tests call `bootstrap` with test settings and run it
 on a thread.
@@ -16,12 +16,13 @@ from typing import Any
 
 from turnpoint.core import topics
 from turnpoint.core.kafka import ensure_topics, make_consumer, make_producer
-from turnpoint.core.observability import get_logger, serve_health
+from turnpoint.core.observability import get_logger
 from turnpoint.loader.errors import ConfigurationError
 from turnpoint.loader.service import Loader
 from turnpoint.loader.settings import LoaderSettings
 from turnpoint.loader.sink import Sink
 from turnpoint.loader.tables import TABLES
+from turnpoint.web.stdlib import serve_health
 
 log = get_logger(__name__)
 
@@ -35,7 +36,7 @@ class LoaderApp:
 
     @property
     def port(self) -> int | None:
-        """The port /healthz and /metrics listen on once running (useful with port 0)."""
+        """The port /healthz, /readyz and /metrics listen on once running (useful with port 0)."""
         return int(self.health_server.server_address[1]) if self.health_server else None
 
     def health(self) -> tuple[bool, dict[str, Any]]:
@@ -48,7 +49,8 @@ class LoaderApp:
 
             for m in migrate(self.settings.dsn()):
                 log.info("migration applied", version=m.version, name=m.name)
-        self.health_server = serve_health(opts.port, self.health, host=self.settings.host)
+        # /healthz is liveness (never the database: an outage must not restart the loader), /readyz readiness
+        self.health_server = serve_health(opts.port, "loader", self.health, host=self.settings.host)
         try:
             self.loader.run(stop)
         finally:

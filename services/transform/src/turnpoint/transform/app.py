@@ -28,6 +28,8 @@ from turnpoint.transform.processing import InMessage, Outbox, TopicNames
 from turnpoint.transform.publisher import Publisher
 from turnpoint.transform.readings import CountsProcessor, ReadingsProcessor
 from turnpoint.transform.settings import TransformSettings
+from turnpoint.web.aiohttp import problem_middleware
+from turnpoint.web.health import liveness, readiness
 
 log = get_logger(__name__)
 
@@ -71,6 +73,7 @@ def build_app(settings: TransformSettings) -> faust.App:
         processing_guarantee="at_least_once",
         stream_wait_empty=False,
         web_enabled=True,
+        web_application_options={"middlewares": [problem_middleware("transform")]},  # errors as problem+json
         web_bind=settings.host,
         web_port=opts.port,
         web_host=settings.host,
@@ -201,9 +204,15 @@ def build_app(settings: TransformSettings) -> faust.App:
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
-        ok = not app.consumer.should_stop if app.consumer else False
-        body = {"status": "ok" if ok else "starting", "service": "transform", "group": group}
-        return web.json(body, status=200 if ok else 503)
+        """Liveness: the process answers (never the broker: see /readyz)."""
+        return web.json(liveness("transform", group=group))
+
+    @app.page("/readyz")
+    async def readyz(web: Any, request: Any) -> Any:
+        """Readiness: the consumer runs against the broker."""
+        ok = bool(app.consumer) and not app.consumer.should_stop
+        status, body = readiness("transform", ok, {"group": group, "consumer": "running" if ok else "starting"})
+        return web.json(body, status=status)
 
     @app.page("/metrics")
     async def prometheus(web: Any, request: Any) -> Any:
