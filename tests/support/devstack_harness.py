@@ -90,7 +90,7 @@ class DevStack:
 
     def healthy(self, service: str) -> bool:
         try:
-            return httpx.get(f"{self.url(service)}/healthz", timeout=2).status_code == 200
+            return httpx.get(f"{self.url(service)}/readyz", timeout=2).status_code == 200  # ready, not only alive
         except httpx.HTTPError:
             return False
 
@@ -113,7 +113,7 @@ class DevStack:
         return int(pid)
 
     def wait_restarted(self, service: str, old_pid: int, timeout: float = 120) -> int:
-        """Wait until the supervisor runs a new process for `service` and it answers /healthz with 200."""
+        """Wait until the supervisor runs a new process for `service` and it is ready (/readyz 200)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             pid = self.pids().get(service)

@@ -25,9 +25,10 @@ class Worker:
         self.log = log
         self.args = args
         self.proc: subprocess.Popen[bytes] | None = None
+        self.port: int | None = None
 
     def start(self) -> None:
-        port = free_port()
+        port = self.port = free_port()
         env = {**os.environ, **self.env, "TURNPOINT_TRANSFORM__PORT": str(port)}
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "turnpoint.cli.main", "transform", "worker", *self.args],
@@ -36,7 +37,7 @@ class Worker:
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.log.read_text()[-3000:]
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

@@ -97,3 +97,15 @@ def test_sigkill_and_restart_gives_the_same_result(
         for r in csv.DictReader(f):
             final_dates[r["symbol"]] = max(final_dates.get(r["symbol"], ""), r["date"])
     assert {k[0]: v["last_date"] for k, v in last.items()} == final_dates
+
+
+def test_the_worker_pages_are_liveness_readiness_and_problems(transform_worker: Worker) -> None:
+    import httpx
+
+    transform_worker.start()  # returns once /readyz answers 200
+    base = f"http://127.0.0.1:{transform_worker.port}"
+    live = httpx.get(f"{base}/healthz", timeout=5)
+    assert live.status_code == 200 and live.json()["status"] == "ok"
+    missing = httpx.get(f"{base}/nothing", timeout=5)
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("application/problem+json")
+    assert missing.json()["status"] == 404 and missing.json()["instance"] == "/nothing"
