@@ -17,8 +17,13 @@ class ListSink:
     def __init__(self) -> None:
         self.readings: list[dict[str, Any]] = []
         self.dead: list[tuple[str, str, bytes]] = []
+        self.jobs: list[dict[str, Any]] = []  # the port's freshness (turnpoint.jobs.v1)
 
     def send(self, spec, key, items) -> None:  # type: ignore[no-untyped-def]
+        if spec.name == "turnpoint.jobs.v1":
+            assert all(i["job"] == key for i in items)
+            self.jobs.extend(items)
+            return
         assert all(i["series"] == key for i in items)
         self.readings.extend(items)
 

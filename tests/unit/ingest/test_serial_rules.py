@@ -75,8 +75,12 @@ def test_register_orders_known_values() -> None:
 class _Sink:
     def __init__(self) -> None:
         self.sent: list[tuple[str, list[dict]]] = []
+        self.jobs: list[dict] = []  # turnpoint.jobs.v1 (the port's freshness)
 
     def send(self, spec, key, items) -> None:  # type: ignore[no-untyped-def]
+        if spec.name == "turnpoint.jobs.v1":
+            self.jobs += items
+            return
         self.sent.append((key, list(items)))
 
     def dead_letter(self, *a, **k) -> None:  # type: ignore[no-untyped-def]
@@ -95,6 +99,8 @@ def test_receipt_timestamps_strictly_increase_per_series() -> None:
     assert [i["ts"] for i in a_items] == ["2025-01-01T00:00:00Z", "2025-01-01T00:00:00.000001Z",
                                           "2025-01-01T00:00:00.000002Z"]
     assert b_items[0]["ts"] == "2025-01-01T00:00:00Z"
+    [job] = sink.jobs  # the port's freshness, once per interval
+    assert job["job"] == "ingest.serial.p" and job["rows"] == 4 and job["status"] == "ok"
 
 
 def test_config_files_validate_with_clear_errors(tmp_path: Path) -> None:

@@ -14,14 +14,13 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import KafkaError, TopicPartition
 
 from turnpoint.alerts import metrics
-from turnpoint.alerts.sender import Sender
+from turnpoint.alerts.sender import AsyncSender
 from turnpoint.alerts.settings import AlertsConfig
 from turnpoint.alerts.store import AlertStore, Outcome
 from turnpoint.core.alerts.delivery import backoff_s
@@ -48,20 +47,19 @@ class Notifier:
     topic: str
     dead_letters: str
     service: str = "turnpoint-alerts"
-    sender: Sender = field(default_factory=Sender)
+    sender: AsyncSender | None = None
     alive: bool = False
     last_poll: float = 0.0
     _inflight: set[tuple[str, str]] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _outcomes: queue.Queue[Outcome] = field(default_factory=queue.Queue)
-    _pool: ThreadPoolExecutor | None = None
     _queued: int = 0
     _threads: list[threading.Thread] = field(default_factory=list)
 
     # ------------------------------------------------------------------ delivery
 
     def _submit(self, items: list[tuple[Alert, int]]) -> None:
-        assert self._pool is not None
+        assert self.sender is not None
         for alert, attempts in items:
             key = (alert.id, alert.status)
             with self._lock:
@@ -69,9 +67,17 @@ class Notifier:
                     continue
                 self._inflight.add(key)
                 self._queued += 1
-            self._pool.submit(self._deliver, alert, attempts)
+            self.sender.submit(self._deliver(alert, attempts))
 
-    def _deliver(self, alert: Alert, attempts: int) -> None:
+    async def _deliver(self, alert: Alert, attempts: int) -> None:
+        try:
+            await self._attempt(alert, attempts)
+        finally:
+            with self._lock:
+                self._queued -= 1
+
+    async def _attempt(self, alert: Alert, attempts: int) -> None:
+        assert self.sender is not None
         started = utcnow()
         rule = self.book.current().by_name(alert.rule)
         if rule is None:
@@ -80,7 +86,7 @@ class Notifier:
             metrics.FAILED.labels(alert.rule, "no_rule").inc()
         else:
             t0 = time.perf_counter()
-            r = self.sender.send(rule, alert)
+            r = await self.sender.send(rule, alert)
             metrics.DELIVERY_SECONDS.labels(alert.rule).observe(time.perf_counter() - t0)
             wait = 0.0 if r.ok else backoff_s(attempts + 1, base=self.cfg.retry_base_s, cap=self.cfg.retry_cap_s)
             outcome = Outcome(alert.id, alert.status, r.ok, started, utcnow(), r.error, r.code, wait)
@@ -89,8 +95,6 @@ class Notifier:
             else:
                 metrics.FAILED.labels(alert.rule, "http" if r.code else "connect").inc()
         self._outcomes.put(outcome)
-        with self._lock:
-            self._queued -= 1
 
     def _record_loop(self, stop: threading.Event) -> None:
         store = AlertStore(self.dsn)
@@ -127,7 +131,7 @@ class Notifier:
         try:
             while not stop.is_set():
                 try:
-                    if self._pool is not None and self._queued < self.cfg.workers * 4:
+                    if self.sender is not None and self._queued < self.cfg.workers * 4:
                         due = store.claim_due(1000, self.cfg.lease_s)
                         self._submit(due)
                     if time.monotonic() - last_count > 5:
@@ -191,7 +195,7 @@ class Notifier:
             log.error("kafka.rewind_failed", error=str(exc)[:200])
 
     def run(self, stop: threading.Event) -> None:
-        self._pool = ThreadPoolExecutor(self.cfg.workers, thread_name_prefix="deliver")
+        self.sender = AsyncSender(self.cfg.workers)
         store = AlertStore(self.dsn)
         for attempt in range(60):
             try:
@@ -225,10 +229,9 @@ class Notifier:
                     self._rewind()
         finally:
             self.alive = False
-            self._pool.shutdown(wait=True, cancel_futures=True)
             inner.set()
+            self.sender.close()  # attempts in flight stay pending (leased), retried by the next notifier
             for t in self._threads:
                 t.join(timeout=30)
-            self.sender.close()
             store.close()
             self.consumer.close()

@@ -18,6 +18,7 @@ from confluent_kafka import KafkaException
 
 from turnpoint.core import topics
 from turnpoint.core.errors import InfrastructureUnavailable
+from turnpoint.core.freshness import job_item
 from turnpoint.core.kafka import ensure_topics
 from turnpoint.core.settings import TurnpointSettings
 from turnpoint.core.topics import Names, TopicSpec
@@ -93,7 +94,7 @@ def _publish(
     summary = Summary(file=str(path), kind=kind)
     own = publisher is None
     if own:
-        prepare_topics(settings, [spec])
+        prepare_topics(settings, [spec, topics.JOBS])
     pub = publisher if publisher is not None else Publisher(settings.kafka)
     acked_before = pub.stats.items_acked
     valid: list[dict[str, Any]] = []
@@ -124,10 +125,20 @@ def _publish(
     summary.keys = len(groups)
     pub.flush(timeout)
     summary.published = pub.stats.items_acked - acked_before
+    _job_record(pub, f"ingest.{'file' if own else 'drop'}.{kind}", summary, path, timeout)
     # failed or still in flight after the timeout: either way not acknowledged
     summary.failed = len(valid) - summary.skipped - summary.published
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _job_record(pub: Publisher, job: str, summary: Summary, path: Path, timeout: float) -> None:
+    """A file published (`turnpoint ingest ...`: ingest.file.<kind>; the drop folder: ingest.drop.<kind>)
+    is a success of its job on turnpoint.jobs.v1, once at least one of its records was acknowledged."""
+    if summary.published <= 0:
+        return
+    pub.send(topics.JOBS, job, [job_item(job, summary.published, f"{path.name}: {summary.published} published")])
+    pub.flush(timeout)
 
 
 def last_days_filter(days: int) -> Callable[[list[dict[str, Any]]], list[dict[str, Any]]]:

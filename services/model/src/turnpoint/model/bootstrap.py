@@ -89,7 +89,7 @@ def bootstrap(settings: ModelSettings, *, extra_sinks: list[Sink] | None = None,
     if kafka:
         names = Topics.with_prefix(prefix)
         ensure_topics(settings.kafka, [
-            names.prices, names.readings, names.predictions, names.inference_log, names.dead_letters,
+            names.prices, names.readings, names.predictions, names.inference_log, names.dead_letters, topics.JOBS.full_name(prefix),
         ])
         producer = make_producer(settings.kafka, **{"client.id": f"{settings.kafka.client_id}-model"})
         sinks.append(KafkaSink(producer, topics.INFERENCE_LOG.full_name(prefix)))

@@ -25,6 +25,7 @@ from turnpoint.core.checkpoint import Checkpoint, CommitFailed
 from turnpoint.core.contracts import PriceBar, Reading
 from turnpoint.core.deadletter import dead_letter_record
 from turnpoint.core.errors import InfrastructureUnavailable, InvalidRecord
+from turnpoint.core.freshness import JobBeats
 from turnpoint.core.observability import get_logger
 from turnpoint.core.produce import envelopes, produce
 from turnpoint.core.serde import raw_items, validate_item
@@ -54,13 +55,14 @@ class Topics:
     predictions: str
     inference_log: str
     dead_letters: str
+    jobs: str | None = None  # freshness of model.forecast / model.anomaly (None: not published)
 
     @classmethod
     def with_prefix(cls, prefix: str) -> Topics:
         names = topics.Names(prefix)
         return cls(
             names.topic(topics.PRICES), names.topic(topics.READINGS), names.topic(topics.PREDICTIONS),
-            names.topic(topics.INFERENCE_LOG), names.topic(topics.MODEL_DLQ),
+            names.topic(topics.INFERENCE_LOG), names.topic(topics.MODEL_DLQ), names.topic(topics.JOBS),
         )
 
 
@@ -78,6 +80,7 @@ class StreamWorker:
     bars: dict[str, History[str]] = field(default_factory=dict)
     readings: dict[str, History[str]] = field(default_factory=dict)
     last_h1: dict[str, tuple[str, float]] = field(default_factory=dict)
+    beats: JobBeats = field(default_factory=JobBeats)
     alive: bool = False
     last_poll: float = 0.0
     assigned: int = 0
@@ -290,6 +293,14 @@ class StreamWorker:
             for value in envelopes(items):
                 produce(self.producer, self.topics.predictions, value, target.encode(),
                         on_delivery=self.checkpoint.deliveries)
+        self._job_beat(f"model.{result.kind}", len(jobs))
+
+    def _job_beat(self, job: str, rows: int) -> None:
+        """Freshness of the model's stream (turnpoint.jobs.v1), flushed and committed with the batch."""
+        item = self.beats.beat(job, rows) if self.topics.jobs else None
+        if item is not None and self.topics.jobs:
+            for value in envelopes([item]):
+                produce(self.producer, self.topics.jobs, value, job.encode(), on_delivery=self.checkpoint.deliveries)
 
     # ------------------------------------------------------------------ the loop
 

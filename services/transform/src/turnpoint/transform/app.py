@@ -18,6 +18,7 @@ import faust
 from faust.types import EventT
 
 from turnpoint.core import topics
+from turnpoint.core.freshness import JobBeats
 from turnpoint.core.kafka import committed_offsets, make_consumer
 from turnpoint.core.observability import get_logger
 from turnpoint.transform import faust_internals, metrics
@@ -48,6 +49,13 @@ def _next_offsets(msgs: list[InMessage]) -> dict[int, int]:
         if m.offset >= out.get(m.partition, 0):
             out[m.partition] = m.offset + 1
     return out
+
+
+def _job_beat(out: Outbox, beats: JobBeats, topic: str, job: str, rows: int) -> None:
+    """Freshness of the agent (turnpoint.jobs.v1), published with the batch it describes."""
+    item = beats.beat(job, rows)
+    if item is not None:
+        out.add(topic, job, [item])
 
 
 def build_app(settings: TransformSettings) -> faust.App:
@@ -103,6 +111,7 @@ def build_app(settings: TransformSettings) -> faust.App:
     readings = ReadingsProcessor(opts, names, settings.tz)
     counts = CountsProcessor(names, opts.future_skew_days)
     within = opts.batch_within_ms / 1000
+    beats = JobBeats()
 
     async def publish(out: Outbox) -> None:
         """Send every output record and wait until the broker acknowledged all of them."""
@@ -167,6 +176,7 @@ def build_app(settings: TransformSettings) -> faust.App:
                 # never let Faust commit the batch's offsets without its results: restart from the last commit
                 log.exception("processing a batch failed; exiting for a clean restart", agent=agent)
                 os._exit(70)
+            _job_beat(out, beats, names.jobs, f"transform.{agent}", len(msgs))
             metrics.PROCESS_SECONDS.labels(agent).observe(time.perf_counter() - t0)
             try:
                 await publish(out)

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any, Protocol
 
 from turnpoint.core import topics
+from turnpoint.core.freshness import JobBeats
 from turnpoint.ingest.rows import iso_utc
 from turnpoint.ingest.serial.protocols import Sample
 
@@ -34,6 +35,7 @@ class Emitter:
         self._last: dict[str, dt.datetime] = {}
         self._batch: dict[str, list[dict[str, Any]]] = {}
         self.count = 0
+        self._beats = JobBeats()
 
     def add(self, samples: list[Sample], received: dt.datetime) -> None:
         for series, value, unit, ts in samples:
@@ -51,4 +53,13 @@ class Emitter:
             n += len(items)
         self._batch.clear()
         self.count += n
+        if n:
+            self._job_beat(n)
         return n
+
+    def _job_beat(self, n: int) -> None:
+        """Freshness of the port (`ingest.serial.<port>` / `ingest.modbus.<port>` on turnpoint.jobs.v1)."""
+        job = "ingest." + self.source.replace(":", ".", 1)
+        item = self._beats.beat(job, n)
+        if item is not None:
+            self.sink.send(topics.JOBS, job, [item])

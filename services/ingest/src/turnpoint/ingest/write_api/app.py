@@ -28,6 +28,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.responses import Response
 
 from turnpoint.core import topics
+from turnpoint.core.freshness import JobBeats
 from turnpoint.core.observability import get_logger
 from turnpoint.core.topics import TopicSpec
 from turnpoint.ingest import metrics
@@ -118,6 +119,17 @@ def _db_unavailable(exc: BaseException) -> Problem:
                    "published: retry shortly (with the same Idempotency-Key)", {"Retry-After": "1"})
 
 
+def _job_beat(publisher: Any, beats: JobBeats, job: str, rows: int) -> None:
+    """Freshness of one token's posts (`ingest.http.<token name>` on turnpoint.jobs.v1); best effort: the
+    readings are already acknowledged, and the next post reports the job again."""
+    item = beats.beat(job, rows)
+    if item is not None:
+        try:
+            publisher.send(topics.JOBS, job, [item])
+        except Exception as exc:
+            log.warning("job freshness not published", job=job, error=str(exc)[:200])
+
+
 def build_app(settings: IngestSettings, service: IngestService | None = None) -> FastAPI:
     """The composition root of the HTTP side; `service` (publisher, watcher, serial) is bootstrapped if absent."""
     import psycopg
@@ -126,6 +138,7 @@ def build_app(settings: IngestSettings, service: IngestService | None = None) ->
     from turnpoint.ingest.service import bootstrap
 
     svc = service if service is not None else bootstrap(settings)
+    beats = JobBeats()
     cfg = settings.ingest
     # a request waits at most `db_timeout_seconds` for a connection: PostgreSQL down is a 503 within a second
     pool = AsyncConnectionPool(settings.dsn(), min_size=1, max_size=8, open=False, timeout=cfg.db_timeout_seconds,
@@ -223,6 +236,7 @@ def build_app(settings: IngestSettings, service: IngestService | None = None) ->
                 except db_errors as exc:  # published: answer 202; a retry with the key republishes (same keys)
                     log.warning("idempotency answer not stored", error=str(exc))
             metrics.RECORDS.labels("http", spec.name).inc(len(records))
+            _job_beat(svc.publisher, beats, f"ingest.http.{info.name}", len(records))
             status = 202
             return Response(orjson.dumps(answer), status_code=202, media_type="application/json")
         except Problem as p:
