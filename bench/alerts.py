@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import sys
 import tempfile
@@ -91,7 +90,8 @@ class Receiver:
         deadline = time.monotonic() + 30
         while not port_file.exists() or not port_file.read_text().strip():
             if time.monotonic() > deadline:
-                raise RuntimeError("the receiver did not start")
+                msg = "the receiver did not start"
+                raise RuntimeError(msg)
             time.sleep(0.05)
         self.base = f"http://127.0.0.1:{port_file.read_text().strip()}"
         self.url = f"{self.base}/hook"
