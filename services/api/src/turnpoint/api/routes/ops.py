@@ -2,36 +2,36 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from turnpoint.api import schemas as s
 from turnpoint.api.responses import JSONResponse
+from turnpoint.api.routes import Db, Metrics
 from turnpoint.web.health import liveness, readiness
 
 router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz", response_model=s.Health, summary="Liveness (the process answers)")
-async def healthz(request: Request) -> JSONResponse:
+async def healthz(db: Db) -> JSONResponse:
     """Does not touch the database (see /readyz), so a database outage never restarts the API."""
-    return JSONResponse(liveness("api", pool=request.app.state.db.pool_stats()))
+    return JSONResponse(liveness("api", pool=db.pool_stats()))
 
 
 @router.get("/readyz", response_model=s.Health, summary="Readiness (the database answers)",
             responses={503: {"model": s.Health}})
-async def readyz(request: Request) -> JSONResponse:
-    ok, detail = await request.app.state.db.ping()
-    request.app.state.metrics.db_up.set(1 if ok else 0)
+async def readyz(db: Db, m: Metrics) -> JSONResponse:
+    ok, detail = await db.ping()
+    m.db_up.set(1 if ok else 0)
     status, body = readiness("api", ok, detail)
     return JSONResponse(body, status_code=status)
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics(request: Request) -> Response:
-    m = request.app.state.metrics
-    stats = request.app.state.db.pool_stats()
+async def metrics(db: Db, m: Metrics) -> Response:
+    stats = db.pool_stats()
     m.pool_size.set(stats["size"])
     m.pool_idle.set(stats["idle"])
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query
 
 from turnpoint.api import schemas as s
+from turnpoint.api.deps import query
 from turnpoint.api.params import (
     DEFAULT_LIMIT,
     NO_NUL,
@@ -17,8 +18,7 @@ from turnpoint.api.params import (
     ToInstant,
     instant_bound,
 )
-from turnpoint.api.query import StatsQuery, documented, parse
-from turnpoint.api.repository import Repository
+from turnpoint.api.query import StatsQuery, documented
 from turnpoint.api.responses import JSONResponse
 from turnpoint.api.routes import Repo, Settings
 
@@ -27,12 +27,11 @@ router = APIRouter(prefix="/v1", tags=["series"])
 
 @router.get("/stats", response_model=s.StatsPage, summary="Calendar statistics (SPEC 2)",
             openapi_extra=documented(StatsQuery))
-async def stats(request: Request) -> JSONResponse:
+async def stats(repo: Repo, settings: Settings, p: Annotated[StatsQuery, Depends(query(StatsQuery))],
+                ) -> JSONResponse:
     """Rows by local start date (time zone in `tz`); `from`/`to` bound the start date."""
-    p = parse(StatsQuery, request)
-    repo: Repository = request.app.state.repo
     result = await repo.stats(p.series, p.period, p.from_, p.to, p.limit, p.cursor)
-    result["tz"] = request.app.state.settings.tz
+    result["tz"] = settings.tz
     return JSONResponse(result)
 
 

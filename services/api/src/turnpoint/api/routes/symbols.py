@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query
 
 from turnpoint.api import schemas as s
+from turnpoint.api.deps import query
 from turnpoint.api.params import (
     DEFAULT_LIMIT,
     NO_NUL,
@@ -18,10 +19,10 @@ from turnpoint.api.params import (
     ToInstant,
     instant_bound,
 )
-from turnpoint.api.query import BarsQuery, LegsQuery, SymbolsQuery, documented, parse
-from turnpoint.api.repository import Repository, symbol_page
+from turnpoint.api.query import BarsQuery, LegsQuery, SymbolsQuery, documented
+from turnpoint.api.repository import symbol_page
 from turnpoint.api.responses import JSONResponse
-from turnpoint.api.routes import Repo, Settings
+from turnpoint.api.routes import Db, Repo, Settings
 from turnpoint.api.symbol_list import SymbolFilter
 
 router = APIRouter(prefix="/v1/symbols", tags=["symbols"])
@@ -29,27 +30,22 @@ router = APIRouter(prefix="/v1/symbols", tags=["symbols"])
 
 @router.get("", response_model=s.Page[s.SymbolRow], summary="Symbols with latest bar and rebound state",
             openapi_extra=documented(SymbolsQuery))
-async def symbols(request: Request) -> JSONResponse:
+async def symbols(db: Db, p: Annotated[SymbolsQuery, Depends(query(SymbolsQuery))]) -> JSONResponse:
     """The legacy main view. Rows without a value in the sort column come last."""
-    p = parse(SymbolsQuery, request)
     f = SymbolFilter(p.gtype, p.market, p.direction, p.min_pct, p.max_pct, p.q, p.sort, p.order)
-    return JSONResponse(await symbol_page(request.app.state.db, f, p.limit, p.cursor))
+    return JSONResponse(await symbol_page(db, f, p.limit, p.cursor))
 
 
 @router.get("/{symbol}/bars", response_model=s.Page[s.BarOut], summary="Bars of one interval",
             openapi_extra=documented(BarsQuery))
-async def bars(request: Request, symbol: Symbol) -> JSONResponse:
-    p = parse(BarsQuery, request)
-    repo: Repository = request.app.state.repo
+async def bars(repo: Repo, symbol: Symbol, p: Annotated[BarsQuery, Depends(query(BarsQuery))]) -> JSONResponse:
     return JSONResponse(await repo.bars(symbol, p.interval, p.from_, p.to, p.limit, p.cursor))
 
 
 @router.get("/{symbol}/rebounds", response_model=s.Page[s.LegOut], summary="Confirmed rebound legs (SPEC 1)",
             openapi_extra=documented(LegsQuery))
-async def rebounds(request: Request, symbol: Symbol) -> JSONResponse:
+async def rebounds(repo: Repo, symbol: Symbol, p: Annotated[LegsQuery, Depends(query(LegsQuery))]) -> JSONResponse:
     """Legs ordered by start_date; `from`/`to` bound the start_date."""
-    p = parse(LegsQuery, request)
-    repo: Repository = request.app.state.repo
     return JSONResponse(await repo.legs(symbol, p.gtype, p.from_, p.to, p.limit, p.cursor))
 
 
