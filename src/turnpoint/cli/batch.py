@@ -109,12 +109,15 @@ def rebounds(
     gtype: list[str] = typer.Option(  # noqa: B008
         list(_GTYPES), "--gtype", "-g", help="Graph type(s) to write: open, high, low, close (repeat). Default all."
     ),
-    threshold: float = typer.Option(0.0, "--threshold", "-t", min=0.0, help="Reversal threshold theta (0.05 = 5 %)."),
+    threshold: float = typer.Option(0.0, "--threshold", "-t", min=0.0, help="Reversal threshold theta, a fraction (0.05 = 5 %); the legs' pct column is in percent (5.0 = 5 %)."),
     symbol: str | None = typer.Option(None, "--symbol", "-s",
                                       help="Symbol of a one-symbol file without a symbol column (default: file name)."),
     max_rejected: int | None = MaxRejectedOpt,
 ) -> None:
-    """Zigzag legs per symbol and gtype.  in: symbol,date,open,high,low,close,volume (or Yahoo / KRX exports)"""
+    """Zigzag legs per symbol and gtype.  in: symbol,date,open,high,low,close,volume (or Yahoo / KRX exports)
+
+    --threshold is a fraction (0.05 = 5 %); the output's pct is a percent ((end/start - 1) * 100, 5.0 = 5 %).
+    """
     import math
 
     wanted = set(gtype)

@@ -64,8 +64,10 @@ async def test_docs_and_dashboard_are_served_locally(client: httpx.AsyncClient) 
     for page in ("/docs", "/redoc", "/", "/symbols/AAA", "/series", "/freshness"):
         r = await client.get(page)
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/html"), page
+        assert "default-src 'self'" in r.headers["content-security-policy"], page
         for src in re.findall(r'(?:src|href)="([^"]+)"', r.text):
             assert src.startswith("/"), (page, src)  # nothing from another host
             assert (await client.get(src)).status_code == 200, (page, src)
     assert (await client.get("/ui/vendor/echarts/echarts.min.js")).status_code == 200
     assert (await client.get("/ui/vendor/echarts/LICENSE")).status_code == 200
+    assert "content-security-policy" not in (await client.get("/v1/symbols")).headers  # JSON passes through

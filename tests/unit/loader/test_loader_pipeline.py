@@ -188,3 +188,26 @@ def test_a_failed_write_is_retried_with_the_messages_collected_since() -> None:
     consumer = _run(sink, messages)
     _check_commits(consumer, messages)
     assert len(sink.rows) == 80 and sink.fail == 0
+
+
+def test_health_reports_the_last_flush_as_an_iso_instant() -> None:
+    import datetime as dt
+    import re
+
+    sink = FakeSink()
+    consumer = FakeConsumer(_messages(), sink)
+    loader = Loader(consumer=consumer, producer=FakeProducer(), sink=sink, tables=T.TABLES,  # type: ignore[arg-type]
+                    topic_prefix="", dead_letter_topic="dlq", batch_size=10, flush_interval_s=0.02,
+                    retry_initial_s=0.01, retry_max_s=0.02)
+    assert loader.health()[1]["last_flush"] is None
+    stop = threading.Event()
+    thread = threading.Thread(target=loader.run, args=(stop,), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while loader.flushes == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop.set()
+    thread.join(10)
+    last = loader.health()[1]["last_flush"]
+    assert isinstance(last, str) and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", last), last
+    assert abs(dt.datetime.fromisoformat(last) - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=1)

@@ -20,6 +20,7 @@ from turnpoint.api.responses import JSONResponse
 from turnpoint.api.routes import alerts, ops, series, symbols
 from turnpoint.api.schemas import Problem
 from turnpoint.api.settings import ApiSettings
+from turnpoint.core.same_origin import SameOriginPages
 
 _bearer = HTTPBearer(auto_error=False, description="token with the `read` scope (when tokens are required)")
 
@@ -84,4 +85,5 @@ def build_app(settings: ApiSettings) -> FastAPI:
     dashboard.install(app)
     _with_examples(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(SameOriginPages)  # the dashboard and docs load nothing from another host
     return app

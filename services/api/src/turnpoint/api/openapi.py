@@ -20,6 +20,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/v1/series"): "list_series",
     ("GET", "/v1/predictions"): "list_predictions",
     ("GET", "/v1/jobs"): "list_jobs",
+    ("GET", "/v1/alerts"): "list_alerts",
     ("GET", "/healthz"): "get_health",
     ("GET", "/readyz"): "get_readiness",
     ("GET", "/metrics"): "get_metrics",

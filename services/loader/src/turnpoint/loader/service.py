@@ -15,6 +15,7 @@ the database unavailable is retried here, together with the messages collected s
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import threading
 import time
 from collections.abc import Sequence
@@ -39,6 +40,12 @@ SERVICE = "loader"
 _MAX_CONSUME = 10_000
 
 Written = tuple[dict[str, int], list[Rejected]]
+
+
+def _iso_instant(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(slots=True)
@@ -99,7 +106,8 @@ class Loader:
         ok = self.state in ("running", "starting")
         return ok, {
             "state": self.state,
-            "last_flush": self.last_flush,
+            # an ISO-8601 UTC instant like every other time turnpoint shows (null before the first flush)
+            "last_flush": _iso_instant(self.last_flush),
             "flushes": self.flushes,
             "last_error": self.last_error,
         }

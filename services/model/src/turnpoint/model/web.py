@@ -22,6 +22,7 @@ from fastapi.responses import Response
 from fastapi_offline import FastAPIOffline  # Swagger UI and ReDoc served locally (no CDN)
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from turnpoint.core.same_origin import SameOriginPages
 from turnpoint.model import ecs, metrics
 from turnpoint.model.errors import InvalidInput, ModelUnavailable
 from turnpoint.model.predictor import BatchResult, Predictor
@@ -183,5 +184,6 @@ def create_app(predictor: Predictor, health: Callable[[], tuple[bool, dict[str, 
 
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    app.add_middleware(SameOriginPages)  # Swagger UI and ReDoc load nothing from another host
     return app
 

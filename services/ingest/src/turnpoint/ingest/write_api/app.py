@@ -30,6 +30,7 @@ from starlette.responses import Response
 from turnpoint.core import topics
 from turnpoint.core.freshness import JobBeats
 from turnpoint.core.observability import get_logger
+from turnpoint.core.same_origin import SameOriginPages
 from turnpoint.core.topics import TopicSpec
 from turnpoint.ingest import metrics
 from turnpoint.ingest.acks import publish_and_wait
@@ -270,4 +271,5 @@ def build_app(settings: IngestSettings, service: IngestService | None = None) ->
     async def prometheus() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    app.add_middleware(SameOriginPages)  # Swagger UI and ReDoc load nothing from another host
     return app

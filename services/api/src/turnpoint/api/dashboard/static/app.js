@@ -436,7 +436,8 @@ function drawPriceChart(symbol, bars, legs, st, forecast, interval, gtype) {
     ? [[cats[barIndexOf(starts, st.pivot_date)], st.pivot_value], [cats[barIndexOf(starts, st.extreme_date)], st.extreme_value]] : [];
   const fline = fdays.length ? [[cats[bars.length - 1], bars.at(-1).close], ...fdays.map((d, i) => [d, fvals[i].value])] : [];
   const n = cats.length;
-  const zoomStart = n > 400 ? 100 - (400 / n) * 100 : 0;
+  const shown = 130;  // about six months of daily bars; the slider and the mouse wheel show the rest
+  const zoomStart = n > shown ? 100 - (shown / n) * 100 : 0;
   const c = chart(el, "price");
   c.setOption({
     animation: false,
@@ -536,7 +537,7 @@ async function seriesPage() {
     <form class="controls" id="series-form">
       <label>From<input type="date" name="from" value="${esc(p.get("from") || "")}"></label>
       <label>To<input type="date" name="to" value="${esc(p.get("to") || "")}"></label>
-      <label title="band half-width in standard deviations">k (band)<input type="number" name="k" step="0.1" min="0" value="${esc(p.get("k") || "")}" placeholder="from outliers"></label>
+      <label title="band half-width in standard deviations">k (band)<input type="number" name="k" step="0.1" min="0" value="${esc(p.get("k") || "")}" placeholder="1.5"></label>
     </form>
     <div class="cards" id="series-cards"></div>
     <div class="panel"><div class="chart" id="series-chart" role="img" aria-label="readings with the day band"></div></div>
@@ -559,15 +560,15 @@ async function seriesPage() {
   const t0 = performance.now();
   try {
     let from = p.get("from"), to = p.get("to");
-    if (!from || !to) {
-      const list = await allPages("/v1/series", {});
-      const me = list.find((s) => s.series === series);
-      if (!me) throw new Error(`series ${series} has no readings`);
-      const latest = new Date(me.latest.ts);
-      to = to || me.latest.ts.slice(0, 10);
-      from = from || new Date(latest.getTime() - 13 * 86400000).toISOString().slice(0, 10);
-      document.getElementById("series-meta").textContent = `latest ${num(me.latest.value, 3)} ${me.latest.unit || ""} at ${localTime(me.latest.ts)}`;
-    }
+    const list = await allPages("/v1/series", {});
+    const me = list.find((s) => s.series === series);
+    if (!me) throw new Error(`series ${series} has no readings`);
+    const latest = new Date(me.latest.ts);
+    to = to || me.latest.ts.slice(0, 10);
+    from = from || new Date(latest.getTime() - 13 * 86400000).toISOString().slice(0, 10);
+    form.elements.from.value = from;
+    form.elements.to.value = to;
+    document.getElementById("series-meta").textContent = `latest ${num(me.latest.value, 3)} ${me.latest.unit || ""} at ${localTime(me.latest.ts)}`;
     const range = { series, from, to };
     const [readings, outliers, dayStats, preds] = await Promise.all([
       allPages("/v1/readings", range, 200000),
@@ -666,7 +667,11 @@ async function renderStats(series, period) {
   const box = document.getElementById("weekday-chart");
   if (!weekly || !rows.length) { box.style.display = "none"; return; }
   box.style.display = "";
-  const latest = rows.at(-1).start;
+  // the most recent period with the most weekdays (the current month may hold only a few days yet)
+  const perStart = new Map();
+  for (const r of rows) perStart.set(r.start, (perStart.get(r.start) || 0) + 1);
+  const most = Math.max(...perStart.values());
+  const latest = [...perStart.keys()].filter((k) => perStart.get(k) === most).sort().at(-1);
   const profile = WEEKDAYS.map((_, i) => rows.find((r) => r.start === latest && r.weekday === i + 1) || null);
   const c = chart(box, "weekday");
   c.setOption({
@@ -675,7 +680,7 @@ async function renderStats(series, period) {
     grid: { left: 48, right: 8, top: 30, bottom: 24 },
     tooltip: { trigger: "axis", valueFormatter: (v) => num(v, 3) },
     xAxis: { type: "category", data: WEEKDAYS },
-    yAxis: { scale: true, splitLine: { lineStyle: { color: "#eef1f5" } } },
+    yAxis: { splitLine: { lineStyle: { color: "#eef1f5" } } },
     series: [{ id: "weekday-mean", type: "bar", name: "mean", data: profile.map((r) => (r ? r.mean : null)), itemStyle: { color: "#1f4e8c" }, barWidth: "55%" }],
   });
 }
@@ -686,17 +691,21 @@ async function freshnessPage() {
   symbolsShell = null;
   document.title = "Freshness · turnpoint";
   const p = params();
-  const stale = Number(p.get("stale") || "3600");
+  let jobs;
+  try { jobs = await api("/v1/jobs"); } catch (err) { showError(app, err); return; }
+  // the API's own maximum age (TURNPOINT_API__JOBS_MAX_AGE_S) unless the URL names another
+  const serverMax = jobs.items.length && jobs.items[0].max_age_seconds != null ? jobs.items[0].max_age_seconds : 3600;
+  const stale = Number(p.get("stale") || serverMax);
+  const choices = [...new Set([300, 900, 3600, 21600, 86400, serverMax, stale])].sort((a, b) => a - b);
   app.innerHTML = `<div class="head"><h1>Freshness</h1><span class="sub">each job's last success; stale after
-    <select id="stale">${[300, 900, 3600, 21600, 86400].map((s) => `<option value="${s}" ${s === stale ? "selected" : ""}>${ago(s)}</option>`).join("")}</select></span></div>
+    <select id="stale">${choices.map((s) => `<option value="${s}" ${s === stale ? "selected" : ""}>${ago(s)}${s === serverMax ? " (API setting)" : ""}</option>`).join("")}</select></span></div>
     <div class="panel flush"><table class="grid" id="jobs"><thead><tr><th>Job</th><th>Status</th><th>Last success</th>
     <th class="num">Age</th><th class="num">Rows</th><th>Detail</th></tr></thead><tbody></tbody></table></div>
     <div id="alerts"></div>`;
   document.getElementById("stale").onchange = (ev) => navigate(withParams("/freshness", new URLSearchParams({ stale: ev.target.value })), true);
-  try {
-    const jobs = await api("/v1/jobs");
+  {
     document.querySelector("#jobs tbody").innerHTML = jobs.items.map((j) => {
-      const isStale = j.age_seconds === null || j.age_seconds > stale;
+      const isStale = p.get("stale") || j.stale === undefined ? j.age_seconds === null || j.age_seconds > stale : j.stale;
       const cls = j.status === "error" ? "error" : isStale ? "stale" : "";
       const badge = j.status === "ok" ? (isStale ? "warn" : "good") : j.status === "error" ? "bad" : "";
       return `<tr class="${cls}" data-job="${esc(j.job)}"><td class="sym">${esc(j.job)}</td>
@@ -704,7 +713,7 @@ async function freshnessPage() {
         <td>${esc(localTime(j.last_success))}</td><td class="num">${ago(j.age_seconds)}</td>
         <td class="num">${j.rows === null ? "—" : Number(j.rows).toLocaleString("en-US")}</td><td class="muted">${esc(j.detail || "")}</td></tr>`;
     }).join("") || `<tr><td colspan="6" class="muted">No job has reported yet.</td></tr>`;
-  } catch (err) { showError(app, err); return; }
+  }
   try {
     const alerts = await api("/v1/alerts", { limit: 50 });
     document.getElementById("alerts").innerHTML = `<div class="head" style="margin-top:18px"><h1 style="font-size:18px">Recent alerts</h1></div>
