@@ -109,7 +109,9 @@ def rebounds(
     gtype: list[str] = typer.Option(  # noqa: B008
         list(_GTYPES), "--gtype", "-g", help="Graph type(s) to write: open, high, low, close (repeat). Default all."
     ),
-    threshold: float = typer.Option(0.0, "--threshold", "-t", min=0.0, help="Reversal threshold theta, a fraction (0.05 = 5 %); the legs' pct column is in percent (5.0 = 5 %)."),
+    threshold: float = typer.Option(0.0, "--threshold", "-t", min=0.0,
+                                    help="Reversal threshold theta, a fraction (0.05 = 5 %); the legs' pct column"
+                                         " is in percent (5.0 = 5 %)."),
     symbol: str | None = typer.Option(None, "--symbol", "-s",
                                       help="Symbol of a one-symbol file without a symbol column (default: file name)."),
     max_rejected: int | None = MaxRejectedOpt,
