@@ -20,6 +20,8 @@ import httpx
 import pytest
 from support.devstack_harness import DevStack
 
+from turnpoint.cli.embedded import free_port
+
 pytestmark = [pytest.mark.timeout(900)]
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -35,7 +37,9 @@ H001,Harbor Logistics,KOSPI,listed,
 def stack(conformance_dir: Path, stack_home: Path) -> Iterator[DevStack]:
     if CHROMIUM is None:
         pytest.skip("chromium is not installed (scripts/system-deps.sh installs it as root)")
-    s = DevStack(stack_home)
+    # the alerts service's port too (the harness frees the ports of the five services it knows): a fixed one
+    # collides with any other stack on the machine
+    s = DevStack(stack_home, extra_env={"TURNPOINT_ALERTS__PORT": str(free_port())})
     s.up()
     try:
         symbols = stack_home / "symbols.csv"

@@ -717,10 +717,11 @@ async function freshnessPage() {
   try {
     const alerts = await api("/v1/alerts", { limit: 50 });
     document.getElementById("alerts").innerHTML = `<div class="head" style="margin-top:18px"><h1 style="font-size:18px">Recent alerts</h1></div>
-      <div class="panel flush"><table class="grid"><thead><tr><th>At</th><th>Rule</th><th>Kind</th><th>Subject</th><th>Status</th><th>Message</th></tr></thead><tbody>
+      <div class="panel flush"><table class="grid"><thead><tr><th>At</th><th>Rule</th><th>Kind</th><th>Subject</th><th>Status</th><th>Delivery</th><th>Message</th></tr></thead><tbody>
       ${alerts.items.map((a) => `<tr><td>${esc(localTime(a.at))}</td><td>${esc(a.rule)}</td><td>${esc(a.kind)}</td><td>${esc(a.subject)}</td>
-        <td><span class="badge ${a.status === "firing" ? "bad" : "good"}">${esc(a.status)}</span></td><td class="muted">${esc(a.message || "")}</td></tr>`).join("")
-        || `<tr><td colspan="6" class="muted">No alerts.</td></tr>`}</tbody></table></div>`;
+        <td><span class="badge ${a.status === "firing" ? "bad" : "good"}">${esc(a.status)}</span></td>
+        <td><span class="badge ${a.delivery === "delivered" ? "good" : a.delivery === "pending" ? "warn" : ""}">${esc(a.delivery || "")}</span></td><td class="muted">${esc(a.message || "")}</td></tr>`).join("")
+        || `<tr><td colspan="7" class="muted">No alerts.</td></tr>`}</tbody></table></div>`;
   } catch (_) { /* this API has no /v1/alerts */ }
 }
 
