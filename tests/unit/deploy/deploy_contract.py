@@ -125,6 +125,8 @@ def resolve_command(words: list[str]) -> Any | None:
     cmd = root_command()
     for word in words:
         sub = (getattr(cmd, "commands", None) or {}).get(word)  # typer groups (typer may vendor click)
+        if sub is None and hasattr(cmd, "load_command"):  # the root group imports its sub-commands lazily
+            sub = cmd.load_command(word)
         if sub is None:
             return None
         cmd = sub
