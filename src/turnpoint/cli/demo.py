@@ -152,12 +152,19 @@ def summary(stack: devstack.Stack, api_port: int, symbol: str, series: str) -> T
     return table
 
 
+def requested_ports(api_port: int | None) -> dict[str, int] | None:
+    """The ports `run` asks `dev up` for: only an explicit --api-port, so TURNPOINT_API__PORT applies otherwise."""
+    return {"api": api_port} if api_port else None
+
+
 def run(
     seconds: int = typer.Option(0, "--seconds", help="Stop after N seconds, print the summary and stop the stack (0: run until Ctrl-C)."),
-    api_port: int = typer.Option(topics.PORTS["api"], "--api-port", help="Port of the read API."),
+    api_port: int = typer.Option(None, "--api-port",
+                                 help="Port of the read API (default: TURNPOINT_API__PORT, else 8000)."),
     keep: bool = typer.Option(False, "--keep", help="Leave the stack running afterwards (`turnpoint dev down` stops it)."),
 ) -> None:
-    """Run the whole pipeline on the embedded stack with sample data; the API answers on :8000."""
+    """Run the whole pipeline on the embedded stack with sample data; the API answers on :8000
+    (or TURNPOINT_API__PORT, or --api-port)."""
     home = devstack.home_dir()
     data = home / "samples"
     data.mkdir(parents=True, exist_ok=True)
@@ -169,9 +176,9 @@ def run(
                   f"{len(samples.SERIES)} series")
     _ensure_models(home, bars_csv, readings_csv)
     t0 = time.monotonic()
-    stack = devstack.up({"api": api_port})
+    stack = devstack.up(requested_ports(api_port))
     healthy_s = time.monotonic() - t0
-    api_port = next((int(s["port"]) for s in stack.services if s["name"] == "api"), api_port)
+    api_port = next((int(s["port"]) for s in stack.services if s["name"] == "api"), api_port or topics.PORTS["api"])
     stop = False
 
     def on_signal(signum: int, frame: Any) -> None:

@@ -261,23 +261,20 @@ def wait_healthy(stack: Stack, timeout: float) -> None:
         raise typer.Exit(1)
 
 
-def print_status(stack: Stack) -> None:
+def print_status(stack: Stack) -> bool:
+    """Print the stack's table; True when every component is up."""
+    from turnpoint.cli.devstatus import status_rows
+
+    rows = status_rows(stack, health)
     table = Table(title=f"turnpoint dev stack ({stack.home})")
     for col in ("component", "pid", "address", "health"):
         table.add_column(col)
-    table.add_row("broker", str(stack.broker_pid or "external"), stack.bootstrap,
-                  "up" if stack.broker_pid is None or embedded.pid_alive(stack.broker_pid) else "down")
-    pg_pid = embedded._postmaster_pid(Path(stack.pgdata)) if stack.pgdata else None
-    table.add_row("postgres", str(pg_pid or "external"), stack.database_url,
-                  "up" if stack.pgdata is None or embedded.pid_alive(pg_pid) else "down")
-    sup = {s["name"]: s for s in stack.supervisor().get("services", [])}
-    for svc in stack.services:
-        ok, detail = health(svc)
-        info = sup.get(svc["name"], {})
-        restarts = f", {info['restarts']} restarts" if info.get("restarts") else ""
-        table.add_row(svc["name"], str(info.get("pid") or "-"), f"http://127.0.0.1:{svc['port']}",
-                      ("healthy" if ok else f"unhealthy ({detail})") + restarts)
+    for r in rows:
+        pid = str(r["pid"] or ("external" if r["name"] in ("broker", "postgres") else "-"))
+        restarts = f", {r['restarts']} restarts" if r.get("restarts") else ""
+        table.add_row(r["name"], pid, r["address"], r["health"] + restarts)
     Console().print(table)
+    return all(r["ok"] for r in rows)
 
 
 def down(purge: bool = False) -> None:
@@ -371,9 +368,53 @@ def down_cmd(purge: bool = typer.Option(False, help="Also delete the data folder
 
 
 @app.command("status")
-def status_cmd() -> None:
-    """Show each process, its address and health."""
-    print_status(require_stack())
+def status_cmd(
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document (components with ok, health)."),
+) -> None:
+    """Show each process, its address and health; exit 1 when anything is not up."""
+    stack = require_stack()
+    if as_json:
+        from turnpoint.cli.devstatus import status_rows
+
+        rows = status_rows(stack, health)
+        ok = all(r["ok"] for r in rows)
+        sys.stdout.write(json.dumps({"home": str(stack.home), "ok": ok, "components": rows}, indent=2) + "\n")
+    else:
+        ok = print_status(stack)
+    if not ok:
+        raise typer.Exit(1)
+
+
+@app.command("logs")
+def logs_cmd(
+    service: str = typer.Argument(None, help="One service (api, transform, broker, ...); default every log."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines until Ctrl-C."),
+    lines: int = typer.Option(20, "--lines", "-n", min=0, help="Lines to show from the end of each log first."),
+) -> None:
+    """Show the stack's logs (ECS JSON lines under $TURNPOINT_HOME/logs), prefixed with their file when several."""
+    from turnpoint.cli.devstatus import follow as follow_lines
+    from turnpoint.cli.devstatus import log_files, tail
+
+    try:
+        files = log_files(home_dir(), service)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    if not files:
+        console.print(f"no logs under {home_dir() / 'logs'} yet; start the stack with `turnpoint dev up`")
+        raise typer.Exit(1)
+    prefix = len(files) > 1
+    for f in files:
+        for line in tail(f, lines):
+            sys.stdout.write((f"{f.stem} | " if prefix else "") + line + "\n")
+    sys.stdout.flush()
+    if follow:
+        try:
+            for f, line in follow_lines(files):
+                sys.stdout.write((f"{f.stem} | " if prefix else "") + line + "\n")
+                sys.stdout.flush()
+        except KeyboardInterrupt:
+            pass
 
 
 @app.command("wait-idle")
