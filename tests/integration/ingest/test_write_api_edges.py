@@ -96,3 +96,24 @@ def test_expired_idempotency_keys_are_purged_on_a_schedule(kafka_settings, inges
                 time.sleep(0.2)
                 keys = [r[0] for r in conn.execute("SELECT key FROM ingest_idempotency ORDER BY key")]
         assert keys == ["new"]
+
+
+@pytest.mark.parametrize(("path", "record", "field"), [
+    ("/v1/readings", {"series": "a\x00b", "ts": "2025-01-01T00:00:00Z", "value": 1.0}, "0.series"),
+    ("/v1/readings", {"series": "s", "ts": "2025-01-01T00:00:00Z", "value": "1.5"}, "0.value"),
+    ("/v1/readings", {"series": "s", "ts": "2025-01-01T00:00:00Z", "value": True}, "0.value"),
+    ("/v1/readings", {"series": "s", "ts": "9999-12-31T00:00:00Z", "value": 1.0}, "0.ts"),
+    ("/v1/readings", {"series": "s", "ts": "2025-01-01T00:00:00Z", "value": 1.0, "unit": '"' * 450_000}, "0.unit"),
+    ("/v1/bars", {"symbol": "X", "date": "9999-12-31", "open": 1, "high": 1, "low": 1, "close": 1}, "0.date"),
+    ("/v1/counts", {"camera": "c" * 200, "period_start": "2025-01-01T00:00:00Z",
+                    "period_end": "2025-01-01T00:15:00Z", "people": 1, "vehicle": 0}, "0.camera"),
+])
+def test_hostile_records_are_422_naming_the_field(kafka_settings, ingest_database: str, tmp_path: Path,
+                                                  path: str, record: dict[str, object], field: str) -> None:
+    settings = _settings(kafka_settings, ingest_database, tmp_path)
+    token = TokenStore(ingest_database).create("w", ["write:readings", "write:bars", "write:counts"])
+    with TestClient(build_app(settings)) as client:
+        r = client.post(path, json=[record], headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert field in [e["field"] for e in r.json()["errors"]]
