@@ -190,6 +190,9 @@ def test_postgres_down_and_restarted(env: dict[str, Any]) -> None:
     loader_health = httpx.get(f"{stack.url('loader')}/healthz", timeout=5)
     loader_ready = httpx.get(f"{stack.url('loader')}/readyz", timeout=5)
     stack.start_postgres()
+    # liveness never depends on the database (Kubernetes would restart a healthy loader); readiness does
+    assert loader_health.status_code == 200, loader_health.text
+    assert loader_ready.status_code == 503, loader_ready.text
     down_s = time.monotonic() - t0
     outage.join(300)
     feed.join(300)
@@ -197,9 +200,6 @@ def test_postgres_down_and_restarted(env: dict[str, Any]) -> None:
     _check(env, "postgres-down")
     print(f"PostgreSQL down {down_s:.1f}s; loader during the outage: /healthz {loader_health.status_code}, "
           f"/readyz {loader_ready.status_code}")
-    # liveness never depends on the database (Kubernetes would restart a healthy loader); readiness does
-    assert loader_health.status_code == 200, loader_health.text
-    assert loader_ready.status_code == 503, loader_ready.text
 
 
 def _metric(url: str, name: str) -> float:
