@@ -232,3 +232,13 @@ def test_a_record_that_raises_is_dead_lettered_alone_and_its_batch_goes_on(
     assert (dead["reason"], dead["offset"], dead["key"]) == ("processing-failed", 1, "BAD")
     assert "RuntimeError: an unexpected bug" in dead["detail"]
     assert consumer.committed_[T.prices] == 3
+
+
+def test_a_batch_of_forecasts_marks_model_forecast_fresh_on_the_jobs_topic(model_registry: Path) -> None:
+    from turnpoint.core.contracts import JobInfo
+
+    worker, consumer, producer, _ = _worker(model_registry)
+    consumer.append(T.prices, b"AAA", encode_items([_bar(i) for i in range(40)]))
+    worker.step()
+    jobs = [j for t, _k, v in producer.sent if t == T.jobs for j in decode_items(JobInfo, v)]
+    assert [(j.job, j.rows, j.status) for j in jobs] == [("model.forecast", 1, "ok")]
