@@ -4,7 +4,8 @@ PostgreSQL, then the database checked row for row against `turnpoint batch`.
     python bench/e2e.py --quick          # 200 symbols x 500 days, 20 series at 10 Hz for 30 s (< 5 min)
     python bench/e2e.py                  # 2,000 symbols x 2,500 days, 20 series at 10 Hz for 5 min
 
-Figures: bars/s (backfill dropped → every consumer group idle), readings/s, freshness of serial readings
+Figures: bars/s (backfill dropped → every consumer group idle) with the time at which each stage finished
+(drop folder read by the ingest, then each consumer group's last lag), readings/s, freshness of serial readings
 (line written → visible through GET /v1/readings) p50/p95/p99, HTTP counts accepted, each process's peak
 RSS. Baseline (legacy system): a full daily-price initialisation of the Korean market took 23-48 min and
 its turning-point computation 2 h 51 min. Final line: JSON with "bench": "e2e".
@@ -95,6 +96,41 @@ class Freshness(threading.Thread):
             time.sleep(0.2)
 
 
+class StageClock(threading.Thread):
+    """When each stage of the backfill finished: the drop folder empty (ingest), then the moment each
+    consumer group's lag was last seen above zero (transform, loader, model, ...), from the drop."""
+
+    def __init__(self, stack: DevStack, drop: Path, interval: float = 0.5) -> None:
+        super().__init__(daemon=True)
+        self.stack, self.drop, self.interval = stack, drop, interval
+        self.t0 = time.monotonic()
+        self.finished: dict[str, float] = {}
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        from turnpoint.core import topics
+        from turnpoint.core.kafka import group_lag
+        from turnpoint.core.settings import KafkaSettings
+
+        kafka = KafkaSettings(bootstrap_servers=self.stack.bootstrap)
+        while not self.stop_event.wait(self.interval):
+            now = time.monotonic() - self.t0
+            if any(self.drop.iterdir()):
+                self.finished["ingest"] = now
+            for group in topics.GROUPS:
+                try:
+                    lag = group_lag(kafka, group.group_id, [t.name for t in group.inputs])
+                except Exception:  # a group the stack does not run, or a busy broker: keep the last reading
+                    continue
+                if lag:
+                    self.finished[group.group_id.removeprefix("turnpoint-")] = now
+
+    def report(self) -> dict[str, float]:
+        self.stop_event.set()
+        self.join(10)
+        return {k: round(v + self.interval, 1) for k, v in sorted(self.finished.items(), key=lambda kv: kv[1])}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small run (< 5 minutes)")
@@ -145,13 +181,16 @@ def main() -> None:
         drop = stack.home / "drop"
         drop.mkdir(parents=True, exist_ok=True)
         t0 = time.monotonic()
+        clock = StageClock(stack, drop)
+        clock.start()
         for path in files:
             path.replace(drop / path.name)
         stack.wait_idle(timeout=7200)
         backfill_s = time.monotonic() - t0
+        stages = clock.report()
         bars_per_s = n_bars / backfill_s
         print(f"backfill: {n_bars:,} bars visible in PostgreSQL after {backfill_s:.1f}s "
-              f"({bars_per_s:,.0f} bars/s)", file=sys.stderr)
+              f"({bars_per_s:,.0f} bars/s); stages finished at (s): {stages}", file=sys.stderr)
         # 2. live: serial readings at 10 Hz x 20 series, plus HTTP counts every second
         feed = SerialFeed(device, live_s)
         counts = HttpFeeder(stack.url("ingest"), token)
@@ -206,6 +245,7 @@ def main() -> None:
           f"{n_counts} HTTP counts)")
     print(f"freshness (serial line written -> GET /v1/readings): p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
           f"p99 {p99 * 1000:.0f} ms over {len(fresh)} samples")
+    print("backfill stages finished at (s after the drop): " + ", ".join(f"{k} {v}" for k, v in stages.items()))
     print("peak RSS (MiB): " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(peaks.items())))
     legacy_s = LEGACY_INIT_S[0] + LEGACY_TURNING_S
     doc = {"bench": "e2e", "quick": args.quick, "symbols": symbols, "days": days, "bars": n_bars,
@@ -214,7 +254,7 @@ def main() -> None:
            "baseline_s": legacy_s, "ratio": round(legacy_s / projected, 2),
            "readings_per_s": round(readings_per_s, 1), "readings": len(feed.rows), "counts": n_counts,
            "freshness_ms": {"p50": round(p50 * 1000), "p95": round(p95 * 1000), "p99": round(p99 * 1000)},
-           "peak_rss_mb": peaks, "checked_rows": checked}
+           "stages_s": stages, "peak_rss_mb": peaks, "checked_rows": checked}
     print(json.dumps(doc))
 
 
