@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from turnpoint.cli.embedded import free_port, pid_alive
+from turnpoint.core import topics
 
 
 def turnpoint(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -28,7 +29,7 @@ def turnpoint(env: dict[str, str], *args: str, timeout: float = 300) -> subproce
 @pytest.fixture(scope="module")
 def stack(stack_home: Path) -> Iterator[dict[str, Any]]:
     home = stack_home
-    ports = {name: free_port() for name in ("api", "ingest", "model", "transform", "loader")}
+    ports = {name: free_port() for name in topics.PORTS}  # every service, alerts included
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("TURNPOINT_") and k not in ("DATABASE_URL",)}
     env |= {"TURNPOINT_HOME": str(home), "TURNPOINT_TZ": "Asia/Seoul"}

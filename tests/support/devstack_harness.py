@@ -19,9 +19,12 @@ from typing import Any
 import httpx
 
 from turnpoint.cli.embedded import free_port, pid_alive
+from turnpoint.core import topics
 
 WORKERS = ("transform", "loader", "ingest", "model")
-SERVICES = ("api", "ingest", "model", "transform", "loader")
+# Every service `dev up` starts with a port of its own (alerts included): each gets a free port here, so
+# stacks of concurrent runs never answer each other's health checks.
+SERVICES = tuple(topics.PORTS)
 
 
 class StackError(AssertionError):

@@ -236,7 +236,7 @@ def _run_cli(words: list[str], env: dict[str, str], log_path: Path) -> None:
         raise typer.Exit(1)
 
 
-def health(service: dict[str, Any], timeout: float = 1.0, page: str = "/healthz") -> tuple[bool, str]:
+def health(service: dict[str, Any], timeout: float = 3.0, page: str = "/healthz") -> tuple[bool, str]:
     """Liveness (`/healthz`: the process answers), or readiness with `page="/readyz"` (its dependencies answer)."""
     url = f"http://127.0.0.1:{service['port']}{page}"
     try:
