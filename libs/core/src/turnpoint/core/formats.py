@@ -141,6 +141,11 @@ class CsvSource:
     def line(self) -> int:
         return self.reader.line_num
 
+    def rest(self) -> list[list[str]]:
+        """Every remaining row at once, read by the csv module straight from the file (no line tap, so no
+        line numbers or raw text: for callers that re-read the file row by row when a row is bad)."""
+        return list(csv.reader(self._fh))
+
     def raw(self) -> str:
         return self.tap.last.rstrip("\r\n")
 

@@ -131,7 +131,7 @@ class _decoding:
 
 def _rows(src: CsvSource, width: int) -> list[list[str]] | None:
     """All data rows when each has at least ``width`` fields (so no blank or short row), else None."""
-    rows = list(src.reader)
+    rows = src.rest()
     if rows and min(map(len, rows)) < width:
         return None
     return rows
