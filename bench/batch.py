@@ -11,8 +11,9 @@
 Every implementation runs as its own process, end to end (start-up, read, compute, write CSV), the way
 a user runs it; the runs are interleaved, ``--reps`` times. pandas is installed only into
 ``.turnpoint/peers/pandas`` (its own venv), never into the project's. Outputs are compared (legs byte for
-byte, statistics and outliers by key with a relative tolerance of 1e-9). Figures are rows per second and
-ratios turnpoint / peer; the last line is JSON.
+byte, statistics and outliers by key with a relative tolerance of 1e-9). Figures are wall and CPU seconds
+(user + system of each process: on a shared, loaded machine the CPU time is the steadier one), rows per
+CPU-second, and ratios peer time / turnpoint time (above 1: turnpoint is faster); the last line is JSON.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import datetime as dt
 import json
 import math
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -216,14 +218,17 @@ def write_inputs(tmp: Path, symbols: int, days: int, series: int, readings: int)
     return bars, reads
 
 
-def timed(argv: list[str]) -> float:
+def timed(argv: list[str]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system of the child) of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         msg = f"{' '.join(argv)} failed:\n{done.stderr[-2000:]}"
         raise SystemExit(msg)
-    return elapsed
+    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def load(path: Path, keys: list[str]) -> dict[tuple[str, ...], dict[str, str]]:
@@ -274,10 +279,13 @@ def main() -> None:
                 jobs[f"{kind}/pandas"] = [str(pd_py), str(tmp / "pandas_readings.py"), kind, str(reads),
                                           str(tmp / f"{kind}_pandas.csv"), "Asia/Seoul"]
         times: dict[str, list[float]] = {k: [] for k in jobs}
+        cpu: dict[str, list[float]] = {k: [] for k in jobs}
         for rep in range(args.reps):  # interleaved: each rep runs every job once
             order = list(jobs) if rep % 2 == 0 else list(reversed(jobs))
             for name in order:
-                times[name].append(timed(jobs[name]))
+                wall, used = timed(jobs[name])
+                times[name].append(wall)
+                cpu[name].append(used)
         checks = {"legs turnpoint vs plain": "byte-identical" if (tmp / "legs_tp.csv").read_bytes() == (
             tmp / "legs_plain.csv").read_bytes() else "DIFFERENT"}
         for kind, keys in (("stats", ["series", "period", "start", "weekday"]), ("outliers", ["series", "ts"])):
@@ -287,17 +295,19 @@ def main() -> None:
                                                                       keys)
     rows = {"rebounds": symbols * days, "stats": series * readings, "outliers": series * readings}
     result: dict[str, object] = {"bars": rows["rebounds"], "readings": rows["stats"], "reps": args.reps}
-    print(f"{'job':22} {'runs (s)':>30} {'rows/s (best)':>14}")
+    print(f"{'job':22} {'wall (s)':>24} {'cpu (s)':>24} {'rows/cpu-s (best)':>18}")
     for name, ts in times.items():
         n = rows[name.split("/")[0]]
-        print(f"{name:22} {' '.join(f'{x:6.2f}' for x in ts):>30} {n / min(ts):14,.0f}")
-        result[name] = [round(x, 3) for x in ts]
+        print(f"{name:22} {' '.join(f'{x:6.2f}' for x in ts):>24} {' '.join(f'{x:6.2f}' for x in cpu[name]):>24} "
+              f"{n / min(cpu[name]):18,.0f}")
+        result[name] = {"wall": [round(x, 3) for x in ts], "cpu": [round(x, 3) for x in cpu[name]]}
     for cmd, peer in (("rebounds", "plain"), ("stats", "pandas"), ("outliers", "pandas"), ("stats", "plain"),
                       ("outliers", "plain")):
         if f"{cmd}/{peer}" in times:
-            per_rep = [p / q for p, q in zip(times[f"{cmd}/{peer}"], times[f"{cmd}/turnpoint"], strict=True)]
-            print(f"ratio {cmd} turnpoint / {peer}: " + " ".join(f"x{r:.2f}" for r in per_rep))
-            result[f"ratio_{cmd}_vs_{peer}"] = [round(r, 2) for r in per_rep]
+            for kind, source in (("wall", times), ("cpu", cpu)):
+                per_rep = [p / q for p, q in zip(source[f"{cmd}/{peer}"], source[f"{cmd}/turnpoint"], strict=True)]
+                print(f"ratio {cmd} turnpoint / {peer} ({kind}): " + " ".join(f"x{r:.2f}" for r in per_rep))
+                result[f"ratio_{cmd}_vs_{peer}_{kind}"] = [round(r, 2) for r in per_rep]
     for k, v in checks.items():
         print(f"check {k}: {v}")
     result["checks"] = checks

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -147,6 +148,10 @@ def _finite(*columns: F64, positive: bool = True) -> bool:
 def _fast_bars(path: Path, symbol: str | None) -> BarTable | None:
     with CsvSource(path) as src:
         found, _source, fixed = market_columns(src, symbol)
+        if src.line == 1 and _plain(path):
+            table = _loadtxt_bars(path, src._fh.encoding, found, fixed)
+            if table is not None:
+                return table
         rows = _rows(src, max(found.values()) + 1)
     if rows is None:
         return None
@@ -168,6 +173,44 @@ def _fast_bars(path: Path, symbol: str | None) -> BarTable | None:
     if not (_finite(ao, ah, al, ac) and _finite(av, positive=False) and bool((al <= ah).all())):
         return None
     return BarTable(symbols, list(map(days.__getitem__, columns[found["date"]])), o, h, lo, c, v)
+
+
+def _plain(path: Path) -> bool:
+    """No quotes and no carriage returns: numpy's reader and the csv module split such a file the same way."""
+    with path.open("rb") as f:
+        data = f.read()
+    return b'"' not in data and b"\r" not in data
+
+
+def _loadtxt_bars(path: Path, encoding: str, found: dict[str, int], fixed: str | None) -> BarTable | None:
+    """The bars of a plain file through numpy's C reader (its float parsing is Python's), or None."""
+    numbers = [found[k] for k in ("open", "high", "low", "close", "volume") if k in found]
+    texts = [found["date"]] + ([found["symbol"]] if fixed is None else [])
+    options: dict[str, Any] = {"delimiter": ",", "skiprows": 1, "comments": None, "encoding": encoding, "ndmin": 2}
+    try:
+        nums = np.loadtxt(path, usecols=numbers, dtype=np.float64, **options)
+        strs = np.loadtxt(path, usecols=texts, dtype=str, **options)
+    except ValueError:
+        return None
+    n = len(nums)
+    if n == 0 or len(strs) != n:
+        return None
+    ao, ah, al, ac = (nums[:, k] for k in range(4))
+    av = nums[:, 4] if "volume" in found else np.zeros(n)
+    if not (_finite(ao, ah, al, ac) and _finite(av, positive=False) and bool((al <= ah).all())):
+        return None
+    try:
+        uniq, inverse = np.unique(strs[:, 0], return_inverse=True)
+        days = np.array([parse_date(d).toordinal() for d in uniq.tolist()], dtype=np.int64)[inverse]
+        if fixed is not None:
+            symbols = [fixed] * n
+        else:
+            uniq, inverse = np.unique(strs[:, 1], return_inverse=True)
+            names = np.array([check_symbol(x) for x in uniq.tolist()], dtype=object)
+            symbols = names[inverse].tolist()
+    except RowError:
+        return None
+    return BarTable(symbols, days.tolist(), ao.tolist(), ah.tolist(), al.tolist(), ac.tolist(), av.tolist())
 
 
 def _fast_readings(path: Path) -> ReadingTable | None:
