@@ -115,7 +115,7 @@ class StageClock(threading.Thread):
         kafka = KafkaSettings(bootstrap_servers=self.stack.bootstrap)
         while not self.stop_event.wait(self.interval):
             now = time.monotonic() - self.t0
-            if any(self.drop.iterdir()):
+            if any(self.drop.glob("*.csv")):  # read files move on (done/), as the harness checks
                 self.finished["ingest"] = now
             for group in topics.GROUPS:
                 try:
