@@ -130,3 +130,12 @@ async def test_aiohttp_errors_are_problems() -> None:
             body = await r.json(content_type=None)
             assert body["status"] == status and body["instance"] == path
         assert "internals" not in await (await client.get("/boom")).text()
+
+
+def test_the_alerts_service_answers_problems_too() -> None:
+    from turnpoint.alerts.web import create_app
+
+    client = TestClient(create_app(lambda: (True, {}), lambda: (False, {"database": "down"})))
+    assert client.get("/healthz").status_code == 200 and client.get("/readyz").status_code == 503
+    _is_problem(client.get("/nothing"), 404)
+    _is_problem(client.post("/healthz"), 405)

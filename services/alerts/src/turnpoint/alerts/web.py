@@ -10,6 +10,8 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from turnpoint.web.fastapi import install_problems
+
 Probe = Callable[[], tuple[bool, dict[str, Any]]]
 
 
@@ -19,6 +21,7 @@ def _json(data: Any, status: int = 200) -> Response:
 
 def create_app(health: Probe, ready: Probe) -> FastAPI:
     app = FastAPI(title="turnpoint alerts", docs_url=None, redoc_url=None, openapi_url=None)
+    install_problems(app, "alerts")  # 404/405 and crashes as problem+json, as every service (turnpoint.web)
 
     @app.get("/healthz")
     def healthz() -> Response:
