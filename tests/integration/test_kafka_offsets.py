@@ -51,3 +51,40 @@ def test_commits_are_checked_per_partition_and_read_back_through_the_group(kafka
     finally:
         consumer.close()
         reader.close()
+
+
+def test_this_tansu_does_not_delete_records(tmp_path: Any) -> None:
+    """Why the embedded broker has no trimmer: DeleteRecords is unimplemented in Tansu's memory storage.
+
+    When this fails, Tansu learnt DeleteRecords: a trimmer of what every group committed becomes possible.
+    A broker of its own: the request panics a broker thread and drops the connection.
+    """
+    import pytest
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from turnpoint.cli.embedded import free_port, start_broker, stop_pid
+
+    handle = start_broker(free_port(), tmp_path / "broker.log")
+    try:
+        conf = {"bootstrap.servers": handle.bootstrap, "log_level": 0}
+        client = AdminClient(conf)
+        for fut in client.create_topics([NewTopic("trim-me", 1, 1)]).values():
+            fut.result()
+        producer = Producer(conf)
+        for i in range(50):
+            producer.produce("trim-me", value=b"%d" % i, partition=0)
+        assert producer.flush(10) == 0
+        with pytest.raises(KafkaException):
+            for fut in client.delete_records([TopicPartition("trim-me", 0, 20)], request_timeout=10).values():
+                fut.result()
+        consumer = Consumer({**conf, "group.id": "trim-check", "enable.auto.commit": False})
+        try:
+            assert consumer.get_watermark_offsets(TopicPartition("trim-me", 0), timeout=10)[0] == 0
+            consumer.assign([TopicPartition("trim-me", 0, 0)])
+            first = next(m for m in iter(lambda: consumer.poll(5), None) if m.error() is None)
+            assert first.offset() == 0  # nothing was deleted
+        finally:
+            consumer.close()
+    finally:
+        stop_pid(handle.pid)

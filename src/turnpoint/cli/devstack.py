@@ -187,7 +187,8 @@ def up(ports: dict[str, int] | None = None, wait: float = 120.0, quiet: bool = F
         database_url, pgdata = pg.url, str(pg.pgdata)
 
     stack = Stack(home=home, bootstrap=bootstrap, database_url=database_url, broker_pid=broker_pid, pgdata=pgdata)
-    kafka = KafkaSettings(bootstrap_servers=bootstrap)
+    # the configured partitions and prefix (TURNPOINT_KAFKA__*), the embedded broker's address
+    kafka = base.kafka.model_copy(update={"bootstrap_servers": bootstrap})
     from turnpoint.core.kafka import ensure_topics
 
     ensure_topics(kafka)

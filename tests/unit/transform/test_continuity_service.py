@@ -89,6 +89,17 @@ def test_a_moved_partition_skips_what_its_recovered_state_already_holds() -> Non
     assert [m.offset for m in admitted] == list(range(530, 540)) and consumer.seeks == []
 
 
+def test_a_partition_whose_state_ends_below_the_commit_is_sought_back_to_where_the_state_ends() -> None:
+    # Faust committed 500 although the agent only ever got offsets below 470 (messages lost inside the
+    # consumer): resuming at the commit would lose 470..499 for good
+    consumer, group = FakeConsumer(), FakeGroup({(T, 1): 500})
+    continuity = Continuity(lambda: consumer, group, stall_seconds=5.0, processed=lambda topic, partition: 470)
+    admitted = asyncio.run(continuity.admit(T, _msgs(1, 500, 501)))
+    assert admitted == [] and consumer.seeks == [(TP(T, 1), 470)]
+    admitted = asyncio.run(continuity.admit(T, _msgs(1, *range(470, 502))))
+    assert [m.offset for m in admitted] == list(range(470, 502))
+
+
 def test_a_partition_never_committed_resumes_at_the_log_start_and_a_hole_after_it_seeks_back() -> None:
     consumer, group = FakeConsumer(earliest={TP(T, 0): 40}), FakeGroup({})
     continuity = _service(consumer, group)

@@ -14,9 +14,9 @@ for a while, and seeks back when the consumer is ahead. Messages below the expec
 redeliveries of processed ones (after such a seek the agent's queue can still hold older fetches) and
 are skipped.
 
-`Continuity` is the Faust service around the guards: it resumes newly seen partitions at the group's
-committed offset (asked of the broker, not Faust's own record, which knows only this worker's commits),
-seeks back to holes, runs the stall watchdog and measures consumer lag. It talks to Faust's consumer
+`Continuity` is the Faust service around the guards: it resumes newly seen partitions where their
+recovered state ends, or at the group's committed offset (asked of the broker, not Faust's own record,
+which knows only this worker's commits), never at the log start when either is known; it seeks back to holes, runs the stall watchdog and measures consumer lag. It talks to Faust's consumer
 through the small `ConsumerPort` below, so it is tested against fakes.
 """
 
@@ -158,10 +158,14 @@ class Continuity(Service):
             guard.forget()
 
     async def resume_at(self, guard: OffsetGuard, partitions: Iterable[Partition]) -> None:
-        """Start tracking newly seen partitions at the group's committed offset (or the log start).
+        """Start tracking newly seen partitions where their recovered state ends, else at the group's
+        committed offset, else at the log start.
 
-        Or later, where the partition's recovered state says it already holds the effects of more input
-        (`processed`): the previous owner published and saved them but had not committed yet.
+        The state's own offset (`processed`, saved with it in the changelog) is exact both ways: above the
+        commit it skips what the previous owner published and saved but had not committed yet; below it,
+        it reprocesses what Faust committed without the agent having saved its effects (messages lost
+        inside the consumer, see above, or a worker stopped in the middle of a batch: seen on scale-in,
+        committed 48 with the state at 45), which resuming at the commit would lose for good.
         """
         unknown = guard.unknown(partitions)
         if not unknown:
@@ -181,10 +185,10 @@ class Continuity(Service):
             if not guard.unknown([(topic, partition)]):
                 continue
             processed = self._processed(topic, partition)
-            start = max(offset or 0, earliest, processed or 0)
+            base = processed if processed is not None else offset
+            start = max(base or 0, earliest)
             guard.start((topic, partition), start)
-            source = "state" if processed and processed > (offset or 0) else \
-                "committed" if offset is not None else "log start"
+            source = "state" if processed is not None else "committed" if offset is not None else "log start"
             metrics.RESUMES.labels(topic, source).inc()
             log.info("partition resumes", topic=topic, partition=partition, offset=start,
                      committed=offset, processed=processed, log_start=earliest)
