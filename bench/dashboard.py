@@ -63,7 +63,7 @@ INSERT INTO price (symbol, interval, start, "end", open, high, low, close, volum
 SELECT 'BIG', 'day', '2015-01-01'::date + k, '2015-01-01'::date + k, c * 0.995, c * 1.012, c * 0.988, c,
        100000 + (k * 7919) %% 50000, 1
 FROM generate_series(0, %(bars)s - 1) k,
-     LATERAL (SELECT 100 + 30 * sin(k / 40.0) + 8 * sin(k / 2.3) + k / 50.0 AS c) v;
+     LATERAL (SELECT 100 + 30 * sin(k / 40.0) + 8 * sin(k / 2.3) + 2 * sin(k * 7.7) + k / 50.0 AS c) v;
 
 INSERT INTO latest_bar (symbol, start, open, high, low, close, volume)
 SELECT DISTINCT ON (symbol) symbol, start, open, high, low, close, volume FROM price
@@ -112,14 +112,18 @@ def seed(dsn: str, symbols: int, bars: int) -> int:
     return legs
 
 
-MEASURE = """async ([mark, urls]) => {
+RENDERED = """(mark) => {
   const nav = performance.getEntriesByType('navigation')[0];
-  const rendered = performance.getEntriesByName(mark)[0].startTime;
+  const m = performance.getEntriesByName(mark)[0];
+  return m ? m.startTime - nav.startTime : null;
+}"""
+# the baseline, run on a page of the same origin without the dashboard (/healthz): the same JSON, no rendering
+FETCH_ONLY = """async (urls) => {
   const t0 = performance.now();
   await Promise.all(urls.map(async (u) => { let next = u;
     while (next) { const r = await (await fetch(next)).json();
       next = r.next_cursor ? u + (u.includes('?') ? '&' : '?') + 'cursor=' + encodeURIComponent(r.next_cursor) : null; } }));
-  return { rendered: rendered - nav.startTime, fetch_only: performance.now() - t0 };
+  return performance.now() - t0;
 }"""
 
 
@@ -168,18 +172,29 @@ def main() -> None:
                      "/v1/symbols/BIG/state?gtype=close"]),
             }
             results: dict[str, tuple[float, float]] = {}
+            windows: dict[str, float] = {}
+            steps: dict[str, list[list[float | None]]] = {}
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
                 page = browser.new_page(viewport={"width": 1440, "height": 960})
                 for name, (path, mark, urls) in pages.items():
-                    rendered, fetched = [], []
+                    render_ms, fetched, filled = [], [], []
                     for _ in range(args.runs + 1):  # the first load warms the cache (echarts.min.js)
                         page.goto(base + path)
                         rendered(page)
-                        r = page.evaluate(MEASURE, [mark, urls])
-                        rendered.append(r["rendered"])
-                        fetched.append(r["fetch_only"])
-                    results[name] = (statistics.median(rendered[1:]), statistics.median(fetched[1:]))
+                        render_ms.append(page.evaluate(RENDERED, mark))
+                        steps.setdefault(name, []).append(
+                            [page.evaluate(RENDERED, m) for m in ("tp-app", "tp-chart-data", "tp-chart-drawn", mark)])
+                        if mark == "tp-symbols-rendered":  # the window column, filled after the rows
+                            deadline = time.monotonic() + 60
+                            while page.evaluate(RENDERED, "tp-windows-filled") is None and time.monotonic() < deadline:
+                                time.sleep(0.02)
+                            filled.append(page.evaluate(RENDERED, "tp-windows-filled"))
+                        page.goto(base + "/healthz")
+                        fetched.append(page.evaluate(FETCH_ONLY, urls))
+                    results[name] = (statistics.median(render_ms[1:]), statistics.median(fetched[1:]))
+                    if filled:
+                        windows[name] = statistics.median(filled[1:])
                 browser.close()
         finally:
             api.terminate()
@@ -187,6 +202,13 @@ def main() -> None:
     print(f"\n{'page':<34} {'rendered ms':>12} {'fetch only ms':>14} {'ratio':>6}  target < 1000 ms")
     for name, (r, f) in results.items():
         print(f"{name:<34} {r:>12.0f} {f:>14.0f} {r / f:>6.1f}  {'ok' if r < 1000 else 'MISSED'}")
+    for name, runs in steps.items():
+        app_ms, data_ms, drawn_ms, done_ms = (statistics.median(x for x in col if x is not None) if any(
+            x is not None for x in col) else float("nan") for col in zip(*runs[1:], strict=True))
+        print(f"  {name}: app.js running at {app_ms:.0f} ms (HTML, CSS, echarts.min.js), data in at {data_ms:.0f} ms,"
+              f" chart drawn at {drawn_ms:.0f} ms, rendered at {done_ms:.0f} ms")
+    for name, ms in windows.items():
+        print(f"  {name}: the window column (one /v1/rebounds/summary request) filled after {ms:.0f} ms")
     worst = max(r for r, _ in results.values())
     chart = next(v for k, v in results.items() if k.startswith("chart"))
     final_line("dashboard", chart[0], "ms", "fetch_only", chart[1], worst_ms=round(worst), target_ms=1000,

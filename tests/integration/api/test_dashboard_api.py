@@ -71,3 +71,23 @@ async def test_docs_and_dashboard_are_served_locally(client: httpx.AsyncClient) 
     assert (await client.get("/ui/vendor/echarts/echarts.min.js")).status_code == 200
     assert (await client.get("/ui/vendor/echarts/LICENSE")).status_code == 200
     assert "content-security-policy" not in (await client.get("/v1/symbols")).headers  # JSON passes through
+
+
+async def test_window_summaries_of_many_symbols_equal_each_symbols_own(client: httpx.AsyncClient, extra: None) -> None:
+    names = [r["symbol"] for r in (await client.get("/v1/symbols", params={"limit": 1000})).json()["items"]]
+    for gtype, days in (("close", 7), ("open", 3), ("close", 400)):
+        r = await client.get("/v1/rebounds/summary", params={"symbols": ",".join([*names, "NOBARS"]), "gtype": gtype,
+                                                             "days": days})
+        assert r.status_code == 200, r.text
+        many = r.json()["items"]
+        one = []
+        for name in names:
+            single = await client.get(f"/v1/symbols/{name}/rebounds/summary", params={"gtype": gtype, "days": days})
+            if single.status_code == 200:
+                one.append(single.json())
+        assert many == one and len(many) >= 3
+        if gtype == "close" and days == 400:
+            assert any(w["up"]["legs"] and w["down"]["legs"] for w in many), "the seed's legs are in this window"
+    assert (await client.get("/v1/rebounds/summary", params={"symbols": "A,B C"})).status_code == 422
+    assert (await client.get("/v1/rebounds/summary", params={"symbols": ",".join(f"S{i}" for i in range(1001))})
+            ).status_code == 422

@@ -17,7 +17,7 @@ from turnpoint.api.db import Database
 from turnpoint.api.metrics import ApiMetrics, MetricsMiddleware
 from turnpoint.api.repository import Repository
 from turnpoint.api.responses import JSONResponse
-from turnpoint.api.routes import alerts, ops, series, symbols
+from turnpoint.api.routes import alerts, ops, series, summaries, symbols
 from turnpoint.api.schemas import Problem
 from turnpoint.api.settings import ApiSettings
 from turnpoint.core.same_origin import SameOriginPages
@@ -79,7 +79,7 @@ def build_app(settings: ApiSettings) -> FastAPI:
     app.state.metrics = metrics
     problems.install(app)
     protected = [Depends(_require_read)] if settings.api.require_token else []
-    for router in (symbols.router, series.router, alerts.router):
+    for router in (symbols.router, series.router, alerts.router, summaries.router):
         app.include_router(router, dependencies=protected)
     app.include_router(ops.router)
     dashboard.install(app)

@@ -12,6 +12,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/v1/symbols/{symbol}/bars"): "list_bars",
     ("GET", "/v1/symbols/{symbol}/rebounds"): "list_rebounds",
     ("GET", "/v1/symbols/{symbol}/rebounds/summary"): "get_window_summary",
+    ("GET", "/v1/rebounds/summary"): "list_window_summaries",
     ("GET", "/v1/symbols/{symbol}/state"): "get_state",
     ("GET", "/v1/symbols/{symbol}/predictions"): "list_symbol_predictions",
     ("GET", "/v1/stats"): "list_stats",

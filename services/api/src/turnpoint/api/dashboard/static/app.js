@@ -1,5 +1,6 @@
 // turnpoint dashboard: every page reads the public /v1 API only; its state lives in the URL.
 "use strict";
+performance.mark("tp-app");
 
 const app = document.getElementById("app");
 const TP = (window.turnpoint = { charts: {}, timings: {} });
@@ -300,17 +301,23 @@ function windowText(w) {
 }
 
 async function fillWindows(items, f) {
+  // one request for the whole page (GET /v1/rebounds/summary?symbols=...)
   const url = location.href;
-  await pool(items.map((r) => async () => {
-    if (location.href !== url) return;
-    const cell = document.querySelector(`td[data-window="${CSS.escape(r.symbol)}"]`);
-    if (!cell) return;
+  const withBars = items.filter((r) => r.bar).map((r) => r.symbol);
+  let byName = new Map();
+  if (withBars.length) {
     try {
-      const w = await api(`/v1/symbols/${encodeURIComponent(r.symbol)}/rebounds/summary`, { gtype: f.gtype, days: f.days });
-      cell.innerHTML = windowText(w);
-      cell.classList.remove("muted");
-    } catch (_) { cell.textContent = "—"; }
-  }), 4);
+      const res = await api("/v1/rebounds/summary", { symbols: withBars.join(","), gtype: f.gtype, days: f.days });
+      byName = new Map(res.items.map((w) => [w.symbol, w]));
+    } catch (_) { /* cells say — below */ }
+  }
+  if (location.href !== url) return;
+  for (const cell of document.querySelectorAll("td[data-window]")) {
+    const w = byName.get(cell.dataset.window);
+    cell.innerHTML = w ? windowText(w) : "—";
+    cell.classList.toggle("muted", !w);
+  }
+  performance.mark("tp-windows-filled");
 }
 
 // ---------------------------------------------------------------- one symbol
@@ -387,6 +394,7 @@ async function symbolPage(symbol) {
     api(`/v1/symbols/${enc}/predictions`, { limit: 1000 }).then((r) => r.items).catch(() => []),
   ]).catch((err) => { showError(app, err); return []; });
   if (!bars) return;
+  performance.mark("tp-chart-data");
   if (meta) {
     document.getElementById("sym-meta").innerHTML = `${esc(meta.name || "")} ${meta.market ? `· ${esc(meta.market)}` : ""} ${badges(meta)}`;
   }
@@ -395,6 +403,7 @@ async function symbolPage(symbol) {
     ? `threshold ${num(state.threshold * 100, 2)} % (θ = ${state.threshold})` : "";
   const forecast = preds.filter((x) => x.kind === "forecast").at(-1) || null;
   drawPriceChart(symbol, bars, legs, state, forecast, interval, gtype);
+  performance.mark("tp-chart-drawn");
   renderLegs(legs);
   renderForecast(forecast, bars);
   TP.timings.symbol = performance.now() - t0;
@@ -426,7 +435,10 @@ function drawPriceChart(symbol, bars, legs, st, forecast, interval, gtype) {
   const fdays = fvals.length && bars.length ? nextTradingDays(bars.at(-1).start, fvals.length) : [];
   cats.push(...fdays);
   const candles = bars.map((b) => [b.open, b.close, b.low, b.high]);
-  const volumes = bars.map((b, i) => ({ value: b.volume, itemStyle: { color: b.close >= b.open ? "rgba(15,157,88,.45)" : "rgba(217,48,37,.45)" } }));
+  // volume as two plain series (rising, falling bars) rather than one with a style per item: plain arrays keep
+  // ECharts' large mode (a few ms for thousands of bars)
+  const volUp = bars.map((b) => (b.close >= b.open ? b.volume : "-"));
+  const volDown = bars.map((b) => (b.close >= b.open ? "-" : b.volume));
   const legPoints = [];
   for (const l of legs) {
     if (!legPoints.length) legPoints.push([cats[barIndexOf(starts, l.start_date)], l.start_value, l.start_date]);
@@ -461,20 +473,27 @@ function drawPriceChart(symbol, bars, legs, st, forecast, interval, gtype) {
       { id: "price", name: "Price", type: "candlestick", data: candles, large: true, largeThreshold: 600,
         itemStyle: { color: "#0f9d58", color0: "#d93025", borderColor: "#0f9d58", borderColor0: "#d93025" } },
       { id: "legs", name: "Legs", type: "line", data: legPoints, symbol: "circle", symbolSize: 5,
+        showSymbol: legPoints.length <= 300, // hundreds of markers cost more to draw than the line itself
         lineStyle: { color: "#1f4e8c", width: 1.6 }, itemStyle: { color: "#1f4e8c" }, z: 5 },
       { id: "open-leg", name: "Open leg", type: "line", data: open, symbol: "circle", symbolSize: 5,
         lineStyle: { color: "#1f4e8c", width: 1.6, type: "dashed" }, itemStyle: { color: "#1f4e8c" }, z: 5 },
       { id: "forecast", name: "Forecast", type: "line", data: fline, symbol: "emptyCircle", symbolSize: 5,
         lineStyle: { color: "#b26a00", width: 1.8, type: "dashed" }, itemStyle: { color: "#b26a00" }, z: 6,
         markArea: fdays.length ? { silent: true, itemStyle: { color: "rgba(178,106,0,.06)" }, data: [[{ xAxis: fdays[0] }, { xAxis: fdays.at(-1) }]] } : undefined },
-      { id: "volume", name: "Volume", type: "bar", xAxisIndex: 1, yAxisIndex: 1, data: volumes, large: true },
+      { id: "volume-up", name: "Volume", type: "bar", xAxisIndex: 1, yAxisIndex: 1, data: volUp, large: true,
+        stack: "volume", itemStyle: { color: "rgba(15,157,88,.45)" } },
+      { id: "volume-down", name: "Volume", type: "bar", xAxisIndex: 1, yAxisIndex: 1, data: volDown, large: true,
+        stack: "volume", itemStyle: { color: "rgba(217,48,37,.45)" } },
     ],
   });
 }
 
+const LEG_ROWS = 200;  // the table lists the latest legs; the chart draws them all
+
 function renderLegs(legs) {
-  document.getElementById("leg-count").textContent = `(${legs.length})`;
-  const rows = legs.slice().reverse().map((l) => `<tr data-start="${esc(l.start_date)}" data-end="${esc(l.end_date)}">
+  document.getElementById("leg-count").textContent = legs.length > LEG_ROWS
+    ? `(latest ${LEG_ROWS} of ${legs.length}; the chart draws all)` : `(${legs.length})`;
+  const rows = legs.slice(-LEG_ROWS).reverse().map((l) => `<tr data-start="${esc(l.start_date)}" data-end="${esc(l.end_date)}">
     <td>${esc(l.start_date)}</td><td>${esc(l.end_date)}</td><td class="num">${price(l.start_value)}</td>
     <td class="num">${price(l.end_value)}</td><td class="num">${l.bars}</td>
     <td class="num ${signClass(l.pct)}">${pct(l.pct)}</td><td>${dirBadge(l.direction)}</td></tr>`);
