@@ -22,6 +22,7 @@ from turnpoint.api.routes import Db
 router = APIRouter(prefix="/v1", tags=["symbols"])
 
 MAX_SYMBOLS = 1000
+FIELD = "symbols"
 SYMBOL = re.compile(r"^[A-Za-z0-9._^=\-]{1,32}$")
 
 WINDOWS = """
@@ -48,11 +49,11 @@ def _symbols(raw: str) -> list[str]:
     names = list(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
     if not names or len(names) > MAX_SYMBOLS:
         msg = f"name 1 to {MAX_SYMBOLS} symbols, comma-separated (got {len(names)})"
-        raise InvalidParameter("symbols", msg)
+        raise InvalidParameter(FIELD, msg)
     bad = [n for n in names if not SYMBOL.match(n)]
     if bad:
         msg = f"{bad[0]!r} is not a ticker symbol (letters, digits and . _ ^ = -, at most 32)"
-        raise InvalidParameter("symbols", msg)
+        raise InvalidParameter(FIELD, msg)
     return names
 
 
