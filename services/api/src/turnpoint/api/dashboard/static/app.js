@@ -734,7 +734,7 @@ async function freshnessPage() {
     }).join("") || `<tr><td colspan="6" class="muted">No job has reported yet.</td></tr>`;
   }
   try {
-    const alerts = await api("/v1/alerts", { limit: 50 });
+    const alerts = await api("/v1/alerts", { limit: 15 });
     document.getElementById("alerts").innerHTML = `<div class="head" style="margin-top:18px"><h1 style="font-size:18px">Recent alerts</h1></div>
       <div class="panel flush"><table class="grid"><thead><tr><th>At</th><th>Rule</th><th>Kind</th><th>Subject</th><th>Status</th><th>Delivery</th><th>Message</th></tr></thead><tbody>
       ${alerts.items.map((a) => `<tr><td>${esc(localTime(a.at))}</td><td>${esc(a.rule)}</td><td>${esc(a.kind)}</td><td>${esc(a.subject)}</td>
