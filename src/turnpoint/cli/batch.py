@@ -22,7 +22,9 @@ an output path that is a directory).
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +47,29 @@ InputOpt = typer.Option(..., "--input", "--file", "-i", help="Input CSV file (an
 OutputOpt = typer.Option(..., "--output", "-o", help="Output CSV file (overwritten).")
 MaxRejectedOpt = typer.Option(None, "--max-rejected", min=0,
                               help="Exit 1 (writing nothing) once more than N rows were rejected. Default: no limit.")
+
+
+PROGRESS_BYTES = 4 << 20  # inputs at least this large show their stages on a terminal (rich)
+
+
+@contextlib.contextmanager
+def _stage(input: Path, label: str) -> Iterator[None]:
+    """Long work shows progress: a spinner with the elapsed time of each stage on stderr, for big inputs on
+    a terminal (no output in pipes and files, and no rich import for small files)."""
+    try:
+        big = input.stat().st_size >= PROGRESS_BYTES and sys.stderr.isatty()
+    except OSError:
+        big = False
+    if not big:
+        yield
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=True) as progress:
+        progress.add_task(f"{label} ({input.name})", total=None)
+        yield
 
 
 def _err(msg: str) -> None:
@@ -131,13 +156,16 @@ def rebounds(
         _err(f"error: --threshold must be a finite number >= 0, got {threshold!r}")
         raise typer.Exit(2)
     _output(output)
-    table = _bars(input, symbol)
+    with _stage(input, "reading bars"):
+        table = _bars(input, symbol)
     _report(input, table.rejected, max_rejected)
     from turnpoint.core.algorithms.bulk_legs import leg_lines
 
-    lines, revised, symbols = leg_lines(table, sorted(wanted), threshold)
+    with _stage(input, f"zigzag over {table.read:,} bars"):
+        lines, revised, symbols = leg_lines(table, sorted(wanted), threshold)
     try:
-        write_lines(output, LEG_COLUMNS, lines)
+        with _stage(input, f"writing {len(lines):,} legs"):
+            write_lines(output, LEG_COLUMNS, lines)
     except OutputError as exc:
         raise _fail(exc) from None
     _err(f"rebounds: {table.read} rows read, {len(table.rejected)} bad, {revised} revisions, "
@@ -146,11 +174,13 @@ def rebounds(
 
 def _days(input: Path, tz: str, output: Path, max_rejected: int | None) -> tuple[Any, ReadingTable]:
     _output(output)
-    table = _readings(input)
+    with _stage(input, "reading readings"):
+        table = _readings(input)
     _report(input, table.rejected, max_rejected)
     from turnpoint.core.algorithms.bulk import distinct, group_days
 
-    return group_days(distinct(table.series, table.micros, table.value), tz), table
+    with _stage(input, f"grouping {table.read:,} readings by local day"):
+        return group_days(distinct(table.series, table.micros, table.value), tz), table
 
 
 def _summary(kind: str, table: ReadingTable, days: Any, written: int, output: Path) -> None:
@@ -177,8 +207,9 @@ def stats(
     days, table = _days(input, _tz(tz), output, max_rejected)
     from turnpoint.core.algorithms.bulk import stat_rows
 
-    rows = stat_rows(days)
-    _write(output, STAT_COLUMNS, rows)
+    with _stage(input, "calendar statistics"):
+        rows = stat_rows(days)
+        _write(output, STAT_COLUMNS, rows)
     _summary("stats", table, days, len(rows), output)
 
 
@@ -203,6 +234,7 @@ def outliers(
     from turnpoint.core.algorithms.bulk import outlier_rows
     from turnpoint.core.algorithms.calendar import from_micros
 
-    rows = [(s, iso_z(from_micros(us)), v, m, sd, d) for s, us, v, m, sd, d in outlier_rows(days, rule)]
-    _write(output, OUTLIER_COLUMNS, rows)
+    with _stage(input, "outliers"):
+        rows = [(s, iso_z(from_micros(us)), v, m, sd, d) for s, us, v, m, sd, d in outlier_rows(days, rule)]
+        _write(output, OUTLIER_COLUMNS, rows)
     _summary("outliers", table, days, len(rows), output)
