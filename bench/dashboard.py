@@ -137,13 +137,29 @@ def main() -> None:
     if chromium is None:
         msg = "chromium is needed: scripts/system-deps.sh (as root) installs it"
         raise SystemExit(msg)
-    from playwright.sync_api import sync_playwright
-
-    from turnpoint.cli.embedded import free_port, start_postgres
+    from turnpoint.cli.embedded import free_port, start_postgres, stop_postgres
 
     with tempfile.TemporaryDirectory(prefix="bench-dash-") as tmpdir:
         tmp = Path(tmpdir)
-        dsn = os.environ.get("DATABASE_URL") or start_postgres(tmp / "pg", free_port(), database="bench").url
+        dsn = os.environ.get("DATABASE_URL")
+        own_pg = dsn is None
+        if own_pg:
+            dsn = start_postgres(tmp / "pg", free_port(), database="bench").url
+        try:
+            results, windows, steps, _legs = run(dsn, chromium, args)
+        finally:
+            if own_pg:
+                stop_postgres(tmp / "pg")
+    report(results, windows, steps)
+
+
+def run(dsn: str, chromium: str, args: argparse.Namespace) -> tuple[Any, Any, Any, int]:
+    from playwright.sync_api import sync_playwright
+
+    from turnpoint.cli.embedded import free_port
+
+    with tempfile.TemporaryDirectory(prefix="bench-dash-api-") as tmpdir:
+        tmp = Path(tmpdir)
         legs = seed(dsn, args.symbols, args.bars)
         print(f"seeded {args.symbols} symbols + BIG ({args.bars} bars, {legs} legs)", flush=True)
         port = free_port()
@@ -199,6 +215,11 @@ def main() -> None:
         finally:
             api.terminate()
             api.wait(30)
+    return results, windows, steps, legs
+
+
+def report(results: dict[str, tuple[float, float]], windows: dict[str, float],
+           steps: dict[str, list[list[float | None]]]) -> None:
     print(f"\n{'page':<34} {'rendered ms':>12} {'fetch only ms':>14} {'ratio':>6}  target < 1000 ms")
     for name, (r, f) in results.items():
         print(f"{name:<34} {r:>12.0f} {f:>14.0f} {r / f:>6.1f}  {'ok' if r < 1000 else 'MISSED'}")
