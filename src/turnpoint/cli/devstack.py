@@ -120,6 +120,8 @@ def service_env(stack: Stack, base: TurnpointSettings) -> dict[str, str]:
         "TURNPOINT_INGEST__SPOOL_DIR": str(h / "spool"),
         "TURNPOINT_ALERTS__RULES_FILE": alerts_rules_file(h),
         "PYTHONUNBUFFERED": "1",
+        # an embedded broker forgets everything when it stops: keep what the ingest accepted until loaded
+        **({"TURNPOINT_INGEST__JOURNAL": "true"} if stack.broker_pid is not None else {}),
     }
 
 
@@ -146,6 +148,10 @@ def _check_alert_rules(path: str) -> None:
     except RulesError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from None
+
+
+def journal_dir(stack: Stack) -> Path:
+    return stack.home / "spool" / "journal"
 
 
 def up(ports: dict[str, int] | None = None, wait: float = 120.0, quiet: bool = False) -> Stack:
@@ -196,6 +202,8 @@ def up(ports: dict[str, int] | None = None, wait: float = 120.0, quiet: bool = F
     _check_alert_rules(env["TURNPOINT_ALERTS__RULES_FILE"])
     if _has_command("turnpoint.loader.cli", ["migrate"]):
         _run_cli(["loader", "migrate"], env, home / "logs" / "migrate.log")
+    if broker_pid is not None:  # a new embedded broker is empty: bring back what PostgreSQL and the journal hold
+        restore_broker(stack, quiet)
     for name, words, module in SERVICES:
         if _has_command(module, words):
             spec = ServiceSpec(name, words, ports[name])
@@ -217,6 +225,15 @@ def up(ports: dict[str, int] | None = None, wait: float = 120.0, quiet: bool = F
         console.print(f"[green]stack healthy[/] in {time.monotonic() - t0:.1f}s")
         print_status(stack)
     return stack
+
+
+def restore_broker(stack: Stack, quiet: bool = False) -> None:
+    """Re-publish PostgreSQL's history and the ingest journal onto the (empty) broker, with progress."""
+    from turnpoint.cli.restore import restore
+
+    restored = restore(stack.bootstrap, stack.database_url, journal_dir(stack), None if quiet else console)
+    if not quiet:
+        console.print(f"[green]broker restored[/]: {restored.line()} ({restored.seconds:.1f}s)")
 
 
 def _run_cli(words: list[str], env: dict[str, str], log_path: Path) -> None:
@@ -278,12 +295,14 @@ def print_status(stack: Stack) -> bool:
     return all(r["ok"] for r in rows)
 
 
-def down(purge: bool = False) -> None:
+def down(purge: bool = False, drain: float = 60.0) -> None:
     home = home_dir()
     stack = Stack.load(home)
     if stack is None:
         console.print("no stack state found; nothing to stop")
         return
+    if drain > 0 and not purge and embedded.pid_alive(stack.supervisor().get("supervisor")):
+        drain_stack(stack, drain)
     embedded.stop_pid(stack.supervisor().get("supervisor"), timeout=30)
     for svc in stack.supervisor().get("services", []):
         embedded.stop_pid(svc.get("pid"), timeout=5)
@@ -294,6 +313,18 @@ def down(purge: bool = False) -> None:
     if purge:
         shutil.rmtree(home, ignore_errors=True)
     console.print("[green]stack stopped[/]")
+
+
+def drain_stack(stack: Stack, timeout: float) -> None:
+    """Let every consumer group catch up before stopping, so that PostgreSQL holds all accepted input.
+
+    Best effort: what is still in flight after `timeout` stays in the ingest journal and is re-sent by the
+    next `dev up`.
+    """
+    try:
+        wait_idle(stack, timeout)
+    except (typer.Exit, Exception) as exc:  # a dead service or broker: stop anyway
+        console.print(f"[yellow]not drained[/] ({type(exc).__name__}); the next `dev up` re-sends from the journal")
 
 
 def lags(stack: Stack) -> dict[str, int]:
@@ -363,9 +394,12 @@ def up_cmd(
 
 
 @app.command("down")
-def down_cmd(purge: bool = typer.Option(False, help="Also delete the data folder.")) -> None:
-    """Stop every service, the broker and the database."""
-    down(purge)
+def down_cmd(
+    purge: bool = typer.Option(False, help="Also delete the data folder."),
+    drain: float = typer.Option(60.0, help="Seconds to let the pipeline catch up before stopping (0: don't)."),
+) -> None:
+    """Let the pipeline catch up, then stop every service, the broker and the database."""
+    down(purge, drain)
 
 
 @app.command("status")

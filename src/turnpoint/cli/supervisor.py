@@ -2,19 +2,27 @@
 
 Run detached by `turnpoint dev up`; SIGTERM stops every child (SIGTERM, then SIGKILL after a grace
 period) and exits. Children's pids are written to `<home>/services.json` for `dev status`.
+
+It also watches the embedded broker. A dead broker comes back empty (memory storage), so the supervisor
+stops every service but the read API, starts a new broker on the same address, restores it
+(`turnpoint.cli.restore`: topics, PostgreSQL's history, the ingest journal) and only then starts the
+services again: nothing consumes or ingests before the history is back in every partition.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from turnpoint.cli import embedded
 from turnpoint.cli.embedded import stop_pid
 from turnpoint.core.observability import ecs_line
 
@@ -64,10 +72,70 @@ class Child:
             stop_pid(self.proc.pid, timeout=15)
             self.proc.wait(timeout=5)
 
+    def hold(self) -> None:
+        """Stop the process and do not start it again until `release` (not counted as a restart)."""
+        self.stop()
+        self.proc = None
+        self.next_start = float("inf")
+
+    def release(self) -> None:
+        self.next_start = 0.0
+        self.backoff = 1.0
+
     def describe(self) -> dict[str, Any]:
         pid = self.proc.pid if self.proc is not None and self.proc.poll() is None else None
         return {"name": self.spec["name"], "pid": pid, "port": self.spec.get("port"), "restarts": self.restarts,
                 "log": str(self.log_path)}
+
+
+class BrokerWatch:
+    """The embedded broker of `<home>/stack.json` (none when the stack uses an external one)."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.restarts = 0
+
+    def _doc(self) -> dict[str, Any]:
+        return dict(json.loads((self.home / "stack.json").read_text()))
+
+    def dead(self) -> bool:
+        pid = self._doc().get("broker_pid")
+        if not pid:
+            return False
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)  # reap it when it is our own child (a broker we restarted)
+        return not embedded.pid_alive(pid)
+
+    def restart(self, children: list[Child], stopping: Callable[[], bool]) -> None:
+        """Hold the services, start a new broker on the same address, restore it, release the services."""
+        doc = self._doc()
+        print(f"[supervisor] broker (pid {doc['broker_pid']}) is gone; holding the services and restarting it",
+              flush=True)
+        for child in children:
+            if child.spec["name"] != "api":  # the read API serves PostgreSQL meanwhile
+                child.hold()
+        port = int(doc["bootstrap"].rsplit(":", 1)[1])
+        delay = 1.0
+        while not stopping():
+            try:
+                broker = embedded.start_broker(port, self.home / "logs" / "broker.log")
+                doc["broker_pid"] = broker.pid
+                tmp = self.home / "stack.json.tmp"
+                tmp.write_text(json.dumps(doc, indent=2))
+                tmp.replace(self.home / "stack.json")
+                from turnpoint.cli.restore import restore
+
+                restored = restore(doc["bootstrap"], doc["database_url"], self.home / "spool" / "journal")
+                print(f"[supervisor] broker restarted (pid {broker.pid}) and restored: {restored.line()} "
+                      f"({restored.seconds:.1f}s)", flush=True)
+                break
+            except Exception as exc:  # the port still held, PostgreSQL down, ...: try again
+                print(f"[supervisor] broker restart failed ({exc}); retrying in {delay:.0f}s", flush=True)
+                time.sleep(delay)
+                delay = min(delay * 2, BACKOFF_MAX)
+        self.restarts += 1
+        for child in children:
+            child.release()
 
 
 def main(home: Path) -> None:
@@ -84,11 +152,15 @@ def main(home: Path) -> None:
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
     state = home / "services.json"
+    broker = BrokerWatch(home)
     while not stopping:
+        if broker.dead():
+            broker.restart(children, lambda: stopping)
         for child in children:
             child.poll()
         tmp = state.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"supervisor": os.getpid(), "services": [c.describe() for c in children]}))
+        tmp.write_text(json.dumps({"supervisor": os.getpid(), "broker_restarts": broker.restarts,
+                                   "services": [c.describe() for c in children]}))
         tmp.replace(state)
         time.sleep(0.5)
     for child in children:

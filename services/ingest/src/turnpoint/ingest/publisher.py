@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from confluent_kafka import KafkaError, Message, Producer
 
@@ -19,6 +19,9 @@ from turnpoint.core.produce import Headers, produce
 from turnpoint.core.serde import encode_items
 from turnpoint.core.settings import KafkaSettings
 from turnpoint.core.topics import Names, TopicSpec
+
+if TYPE_CHECKING:
+    from turnpoint.ingest.journal import Journal
 
 SERVICE = "ingest"
 DeliveryCallback = Callable[[KafkaError | None, Message], None]
@@ -38,12 +41,19 @@ class DeliveryStats:
 
 
 class Publisher:
-    """Sends item batches of one key as envelopes; counts what the broker acknowledged."""
+    """Sends item batches of one key as envelopes; counts what the broker acknowledged.
+
+    With a journal (`turnpoint.ingest.journal`; the service sets `default_journal` for every publisher it
+    makes), each acknowledged message is also appended to it.
+    """
+
+    default_journal: ClassVar[Journal | None] = None
 
     def __init__(self, kafka: KafkaSettings, producer: Producer | None = None, **overrides: Any) -> None:
         self.kafka = kafka
         self.producer = producer if producer is not None else make_producer(kafka, **overrides)
         self.stats = DeliveryStats()
+        self.journal = Publisher.default_journal
 
     def topic(self, spec: TopicSpec) -> str:
         return Names(self.kafka.topic_prefix).topic(spec)
@@ -53,8 +63,11 @@ class Publisher:
 
     def _report(self, n_items: int, extra: DeliveryCallback | None) -> DeliveryCallback:
         stats = self.stats
+        journal = self.journal
 
         def on_delivery(err: KafkaError | None, msg: Message) -> None:
+            if err is None and journal is not None:
+                journal.append(msg.topic(), msg.key(), msg.value())
             with stats.lock:
                 if err is None:
                     stats.messages_acked += 1

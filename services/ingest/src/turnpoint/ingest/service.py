@@ -7,12 +7,14 @@ starts and stops this service. Tests call the same functions with test settings.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from turnpoint.core.observability import get_logger
 from turnpoint.ingest import metrics
 from turnpoint.ingest.acks import Poller
+from turnpoint.ingest.journal import JOURNAL_PRUNE_SECONDS, Journal, prune
 from turnpoint.ingest.publisher import Publisher
 from turnpoint.ingest.reliable import ReliableSender
 from turnpoint.ingest.serial.lines import PortWorker
@@ -33,6 +35,7 @@ class IngestService:
     _pollers: list[Poller] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _maintenance: threading.Thread | None = None
+    journal: Journal | None = None
 
     def start(self) -> None:
         self._pollers = [Poller(self.publisher).start(), Poller(self.sender.publisher).start()]
@@ -46,7 +49,8 @@ class IngestService:
                  drop_dir=str(self.watcher.folder) if self.watcher else None)
 
     def _maintain(self) -> None:
-        """Replay the spool whenever something is in it; sync it regularly."""
+        """Replay the spool whenever something is in it; sync it (and the journal) regularly; prune the journal."""
+        pruned_at = time.monotonic()
         while not self._stop.wait(1.0):
             try:
                 self.sender.spool.sync()
@@ -55,6 +59,15 @@ class IngestService:
                 metrics.SPOOL_PENDING.set(len(self.sender.spool.segments()))
             except Exception as exc:
                 log.error("spool maintenance failed", error=str(exc))
+            if self.journal is None:
+                continue
+            try:
+                self.journal.sync()
+                if time.monotonic() - pruned_at >= JOURNAL_PRUNE_SECONDS:
+                    pruned_at = time.monotonic()
+                    prune(self.journal, self.settings.dsn())
+            except Exception as exc:
+                log.error("journal maintenance failed", error=str(exc))
 
     def stop(self) -> None:
         """Stop reading, flush what was produced (spool the rest), close."""
@@ -66,6 +79,8 @@ class IngestService:
         try:
             self.sender.close(10.0)
             self.publisher.flush(10.0)
+            if self.journal is not None:
+                self.journal.close()
         finally:
             for p in self._pollers:
                 p.stop()
@@ -86,6 +101,10 @@ class IngestService:
 
 def bootstrap(settings: IngestSettings) -> IngestService:
     cfg = settings.ingest
+    journal = None
+    if cfg.journal:
+        journal = Journal(cfg.spool_dir / "journal", settings.kafka, cfg.spool_segment_bytes, cfg.spool_retention_days)
+    Publisher.default_journal = journal  # every publisher this process makes journals its acknowledged records
     spool = Spool(cfg.spool_dir, cfg.spool_segment_bytes, cfg.spool_retention_days)
     sender = ReliableSender(settings.kafka, spool)
     watcher = DropFolderWatcher(settings, cfg.drop_dir, cfg.drop_poll_seconds) if cfg.drop_dir else None
@@ -97,4 +116,4 @@ def bootstrap(settings: IngestSettings) -> IngestService:
 
         for port in load_serial_config(cfg.serial_config).ports:
             ports.append(ModbusPoller(port, sender) if port.protocol == "modbus" else LinePortReader(port, sender))
-    return IngestService(settings, Publisher(settings.kafka), sender, watcher, ports)
+    return IngestService(settings, Publisher(settings.kafka), sender, watcher, ports, journal=journal)

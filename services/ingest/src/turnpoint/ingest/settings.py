@@ -25,6 +25,10 @@ class IngestConfig(BaseModel):
     spool_dir: Path = Path("var/ingest-spool")
     spool_retention_days: int = Field(default=7, ge=1)
     spool_segment_bytes: int = Field(default=16 * 1024 * 1024, ge=4096)
+    # Keep every acknowledged input record under <spool_dir>/journal until PostgreSQL holds it, so that a
+    # restart on an empty broker can re-send what was accepted but not loaded (`turnpoint dev up` sets it).
+    journal: bool = Field(default=False, description="keep acknowledged input records in <spool_dir>/journal "
+                          "until PostgreSQL holds them (set by `turnpoint dev up`)")
     # HTTP write API limits.
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     max_batch_items: int = Field(default=10000, ge=1)

@@ -1,0 +1,237 @@
+"""The ingest journal: every input record the broker acknowledged, kept on disk until PostgreSQL holds it.
+
+The embedded broker keeps its topics in memory. A record the ingest had accepted (HTTP 202, a drop file
+moved to `done/`, a serial line sent) but that the pipeline had not loaded yet dies with a killed broker.
+With `TURNPOINT_INGEST__JOURNAL=true` (set by `turnpoint dev up`) every acknowledged message of an input
+topic (bars, readings, counts, symbols) is appended here, in acknowledgement order, as spool segments
+(`turnpoint.ingest.spool`, same format).
+
+- `prune` (the ingest's maintenance thread, every `JOURNAL_PRUNE_SECONDS`) deletes the oldest segments
+  whose every item PostgreSQL already holds with the same value, or that a later journal record for the
+  same key supersedes; it stops at the first segment that is still needed, so what stays is a suffix of
+  the acknowledgement order. Segments older than `spool_retention_days` go regardless.
+- `resend` (`turnpoint dev up` and the supervisor, after the transform's history was re-published onto an
+  empty broker, before the ingest starts) sends the journal's last value of every key that PostgreSQL
+  does not hold yet, in acknowledgement order.
+
+Identity: a bar is (symbol, date), a reading (series, ts), a count the two readings it becomes
+(camera/people and camera/vehicle at its period start), a symbol its name.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from turnpoint.core import topics
+from turnpoint.core.kafka import make_producer
+from turnpoint.core.observability import get_logger
+from turnpoint.core.settings import KafkaSettings
+from turnpoint.ingest.spool import Spool
+
+log = get_logger("turnpoint.ingest.journal")
+
+JOURNAL_PRUNE_SECONDS = 30.0
+Key = tuple[str, ...]
+Progress = Callable[[str, int, int], None]
+_BAR_VALUES = ("open", "high", "low", "close", "volume")
+
+
+class Journal:
+    """Thread-safe append of acknowledged input records (called from delivery callbacks)."""
+
+    def __init__(self, folder: Path, kafka: KafkaSettings, segment_bytes: int = 16 << 20,
+                 retention_days: int = 7) -> None:
+        self.spool = Spool(folder, segment_bytes, retention_days)
+        self.topics = {t.full_name(kafka.topic_prefix): t.name for t in topics.INPUTS}
+
+    def append(self, topic: str | None, key: bytes | str | None, value: bytes | None) -> None:
+        if topic in self.topics and value is not None:
+            self.spool.append(topic, key, value)
+
+    def sync(self) -> None:
+        self.spool.sync()
+
+    def close(self) -> None:
+        self.spool.close()
+
+
+def _ts(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value).astimezone(dt.UTC)
+
+
+def _identities(kind: str, item: dict[str, Any]) -> list[tuple[Key, Any]]:
+    """(identity, value) pairs of one journal item; the value is what PostgreSQL must hold to cover it."""
+    try:
+        if kind == topics.BARS.name:
+            values = tuple(float(item.get(f, 0.0)) for f in _BAR_VALUES)
+            return [(("bar", item["symbol"], item["date"]), values)]
+        if kind == topics.READINGS.name:
+            return [(("reading", item["series"], _ts(item["ts"]).isoformat()), float(item["value"]))]
+        if kind == topics.COUNTS.name:
+            start = _ts(item["period_start"]).isoformat()
+            return [(("reading", f"{item['camera']}/{k}", start), float(item[k])) for k in ("people", "vehicle")]
+        if kind == topics.SYMBOLS.name:
+            return [(("symbol", item["symbol"]), None)]
+    except (KeyError, TypeError, ValueError):
+        pass
+    return []  # not identifiable: the pipeline dead-letters it anyway; never re-sent, never blocks pruning
+
+
+@dataclass
+class _Entry:
+    seq: int
+    segment: int
+    topic: str
+    key: str | None
+    item: dict[str, Any]
+    ids: list[tuple[Key, Any]]
+
+
+def _entries(journal: Journal, segments: list[Path]) -> Iterator[_Entry]:
+    seq = 0
+    for n, segment in enumerate(segments):
+        for topic, key, value in Spool.read(segment):
+            kind = journal.topics.get(topic)
+            if kind is None:
+                continue
+            try:
+                items = orjson.loads(value).get("items", [])
+            except (orjson.JSONDecodeError, AttributeError):
+                continue
+            for item in items if isinstance(items, list) else []:
+                if isinstance(item, dict):
+                    yield _Entry(seq, n, topic, key, item, _identities(kind, item))
+                    seq += 1
+
+
+def _stored(conn: Any, ids: Iterable[Key]) -> dict[Key, Any]:
+    """What PostgreSQL holds for these identities (missing ones absent)."""
+    bars, readings, symbols = [], [], []
+    for k in ids:
+        {"bar": bars, "reading": readings, "symbol": symbols}[k[0]].append(k)
+    out: dict[Key, Any] = {}
+    if bars:
+        rows = conn.execute(
+            "SELECT p.symbol, p.start, p.open, p.high, p.low, p.close, p.volume FROM price p "
+            "JOIN unnest(%s::text[], %s::date[]) AS k(symbol, start) USING (symbol, start) WHERE p.interval = 'day'",
+            ([k[1] for k in bars], [k[2] for k in bars])).fetchall()
+        for symbol, start, *values in rows:
+            out[("bar", symbol, start.isoformat())] = tuple(values)
+    if readings:
+        rows = conn.execute(
+            "SELECT r.series, r.ts, r.value FROM reading r "
+            "JOIN unnest(%s::text[], %s::timestamptz[]) AS k(series, ts) USING (series, ts)",
+            ([k[1] for k in readings], [k[2] for k in readings])).fetchall()
+        for series, ts, value in rows:
+            out[("reading", series, ts.astimezone(dt.UTC).isoformat())] = value
+    if symbols:
+        for (symbol,) in conn.execute("SELECT symbol FROM symbol WHERE symbol = ANY(%s)", ([k[1] for k in symbols],)):
+            out[("symbol", symbol)] = None
+    return out
+
+
+def _covered(entry: _Entry, stored: dict[Key, Any]) -> bool:
+    return all(k in stored and stored[k] == v for k, v in entry.ids)
+
+
+def prune(journal: Journal, database_url: str, now: float | None = None) -> int:
+    """Delete the oldest closed segments PostgreSQL covers (see the module docstring); return how many."""
+    import psycopg
+
+    journal.spool.rotate()
+    segments = journal.spool.segments()
+    if not segments:
+        return 0
+    cutoff = (now if now is not None else time.time()) - journal.spool.retention_days * 86400
+    entries = list(_entries(journal, segments))
+    last: dict[Key, int] = {}
+    for e in entries:
+        for k, _ in e.ids:
+            last[k] = e.segment
+    with psycopg.connect(database_url, connect_timeout=10) as conn:
+        stored = _stored(conn, last)
+    removed = 0
+    by_segment = {n: list(g) for n, g in groupby(entries, key=lambda e: e.segment)}
+    for n, segment in enumerate(segments):
+        old = segment.stat().st_mtime < cutoff
+        needed = any(not _covered(e, stored) and any(last[k] == n for k, _ in e.ids)
+                     for e in by_segment.get(n, []))
+        if needed and not old:
+            break
+        if needed:
+            log.warning("journal segment older than the retention deleted while not all loaded", segment=segment.name)
+        segment.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+@dataclass
+class Resent:
+    messages: int = 0
+    items: int = 0
+    covered: int = 0
+    superseded: int = 0
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        return (f"journal: {self.items} accepted records not yet in PostgreSQL re-sent ({self.covered} already "
+                f"there, {self.superseded} superseded)")
+
+
+def resend(kafka: KafkaSettings, database_url: str, folder: Path, progress: Progress | None = None,
+           batch: int = 1000) -> Resent:
+    """Send each key's last journal value that PostgreSQL does not hold, in acknowledgement order."""
+    import psycopg
+
+    t0 = time.perf_counter()
+    journal = Journal(folder, kafka)
+    report = Resent()
+    segments = journal.spool.segments()
+    entries = list(_entries(journal, segments))
+    last: dict[Key, int] = {}
+    for e in entries:
+        for k, _ in e.ids:
+            last[k] = e.seq
+    with psycopg.connect(database_url, connect_timeout=10) as conn:
+        stored = _stored(conn, last)
+    todo: list[_Entry] = []
+    for e in entries:
+        if not e.ids:
+            continue
+        if any(last[k] != e.seq for k, _ in e.ids):
+            report.superseded += 1
+        elif _covered(e, stored):
+            report.covered += 1
+        else:
+            todo.append(e)
+    failures: list[str] = []
+    producer = make_producer(kafka, **{"client.id": f"{kafka.client_id}-journal",
+                                       "on_delivery": lambda err, msg: err and failures.append(str(err))})
+    i = 0
+    while i < len(todo):  # consecutive entries of one topic and key go out as one envelope
+        j = i + 1
+        while j < len(todo) and j - i < batch and (todo[j].topic, todo[j].key) == (todo[i].topic, todo[i].key):
+            j += 1
+        value = orjson.dumps({"v": 1, "items": [e.item for e in todo[i:j]]})
+        producer.produce(todo[i].topic, key=todo[i].key, value=value)
+        producer.poll(0)
+        report.messages += 1
+        report.items += j - i
+        i = j
+        if progress is not None:
+            progress("journal", report.items, len(todo))
+    left = producer.flush(120)
+    if left or failures:
+        msg = f"re-sending the ingest journal failed: {failures[:3] or f'{left} unacknowledged'}"
+        raise RuntimeError(msg)
+    report.seconds = time.perf_counter() - t0
+    log.info("ingest journal re-sent", items=report.items, covered=report.covered, superseded=report.superseded)
+    return report

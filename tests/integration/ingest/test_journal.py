@@ -1,0 +1,95 @@
+"""The ingest journal keeps acknowledged input until PostgreSQL holds it, and re-sends exactly what it lacks."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import psycopg
+
+from turnpoint.core import topics
+from turnpoint.core.settings import KafkaSettings
+from turnpoint.ingest.journal import Journal, prune, resend
+from turnpoint.ingest.publisher import Publisher
+
+
+def _bar(symbol: str, day: int, close: float) -> dict:
+    return {"symbol": symbol, "date": f"2024-03-{day:02d}", "open": 10.0, "high": 12.0, "low": 9.0,
+            "close": close, "volume": 100.0}
+
+
+def _reading(i: int, value: float) -> dict:
+    return {"series": "j/1", "ts": f"2024-03-01T00:00:{i:02d}+09:00", "value": value}
+
+
+def _publish(kafka: KafkaSettings, journal: Journal, spec: topics.TopicSpec, key: str, items: list[dict]) -> None:
+    pub = Publisher(kafka)
+    pub.journal = journal
+    pub.send(spec, key, items)
+    assert pub.flush(10) == 0 and pub.stats.messages_acked == 1
+    journal.spool.rotate()  # one segment per call, so pruning has something to choose from
+
+
+def _store(url: str, bars: list[dict], readings: list[dict]) -> None:
+    with psycopg.connect(url) as conn:
+        for b in bars:
+            conn.execute("INSERT INTO price (symbol, interval, start, \"end\", open, high, low, close, volume) "
+                         "VALUES (%s, 'day', %s, %s, %s, %s, %s, %s, %s)",
+                         (b["symbol"], b["date"], b["date"], b["open"], b["high"], b["low"], b["close"], b["volume"]))
+        for r in readings:
+            conn.execute("INSERT INTO reading (series, ts, value) VALUES (%s, %s, %s)", (r["series"], r["ts"], r["value"]))
+
+
+def test_resend_sends_each_keys_last_value_postgres_lacks_and_prune_keeps_what_is_needed(
+    tmp_path: Path, kafka_settings: KafkaSettings, ingest_database: str, topic_reader,
+) -> None:
+    journal = Journal(tmp_path / "journal", kafka_settings)
+    loaded = [_bar("J1", d, 11.0) for d in (1, 4, 5)]
+    _publish(kafka_settings, journal, topics.BARS, "J1", loaded)                       # segment 0: all loaded
+    _publish(kafka_settings, journal, topics.BARS, "J1", [_bar("J1", 6, 11.0)])        # 1: revised in 3, not loaded
+    _publish(kafka_settings, journal, topics.READINGS, "j/1", [_reading(i, 1.0) for i in range(4)])  # 2: half loaded
+    _publish(kafka_settings, journal, topics.BARS, "J1", [_bar("J1", 6, 11.5), _bar("J1", 7, 11.0)])  # 3: not loaded
+    assert len(journal.spool.segments()) == 4
+    _store(ingest_database, loaded, [_reading(0, 1.0), _reading(1, 1.0)])
+
+    done = resend(kafka_settings, ingest_database, tmp_path / "journal")
+    assert (done.items, done.covered, done.superseded) == (4, 5, 1), done
+    bars = [item for _, items in topic_reader(kafka_settings, topics.BARS.full_name(kafka_settings.topic_prefix), 8)
+            for item in items]
+    # the four acknowledged messages, then what the journal re-sent: the revision's value, never the old one
+    assert [(b["date"], b["close"]) for b in bars[6:]] == [("2024-03-06", 11.5), ("2024-03-07", 11.0)]
+    readings = topic_reader(kafka_settings, topics.READINGS.full_name(kafka_settings.topic_prefix), 6)
+    assert [r["ts"][-11:] for _, items in readings for r in items][4:] == ["00:02+09:00", "00:03+09:00"]
+
+    # segment 0 is covered; segment 1's bar is superseded by segment 3; segment 2 still needs two readings
+    assert prune(journal, ingest_database) == 2
+    assert len(journal.spool.segments()) == 2
+    _store(ingest_database, [_bar("J1", 6, 11.5), _bar("J1", 7, 11.0)], [_reading(2, 1.0), _reading(3, 1.0)])
+    assert prune(journal, ingest_database) == 2 and journal.spool.segments() == []
+    again = resend(kafka_settings, ingest_database, tmp_path / "journal")
+    assert again.items == 0
+
+
+def test_segments_beyond_the_retention_are_pruned_even_when_not_loaded(
+    tmp_path: Path, kafka_settings: KafkaSettings, ingest_database: str,
+) -> None:
+    journal = Journal(tmp_path / "journal", kafka_settings, retention_days=1)
+    _publish(kafka_settings, journal, topics.BARS, "J2", [_bar("J2", 1, 11.0)])
+    _publish(kafka_settings, journal, topics.BARS, "J2", [_bar("J2", 2, 11.0)])
+    old = journal.spool.segments()[0]
+    os.utime(old, (time.time() - 2 * 86400, time.time() - 2 * 86400))
+    assert prune(journal, ingest_database) == 1
+    assert len(journal.spool.segments()) == 1
+
+
+def test_dead_letters_are_not_journaled(tmp_path: Path, kafka_settings: KafkaSettings) -> None:
+    journal = Journal(tmp_path / "journal", kafka_settings)
+    pub = Publisher(kafka_settings)
+    pub.journal = journal
+    pub.dead_letter(topics.BARS, "invalid", "bad row", b"x,y", key="f.csv")
+    pub.send(topics.BARS, "J3", [_bar("J3", 1, 11.0)])
+    assert pub.flush(10) == 0
+    journal.spool.rotate()
+    lines = [line for s in journal.spool.segments() for line in journal.spool.read(s)]
+    assert [topic for topic, _, _ in lines] == [topics.BARS.full_name(kafka_settings.topic_prefix)]
