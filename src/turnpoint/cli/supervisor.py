@@ -24,7 +24,7 @@ from typing import Any
 
 from turnpoint.cli import embedded
 from turnpoint.cli.embedded import stop_pid
-from turnpoint.core.observability import ecs_line
+from turnpoint.core.observability import configure_logging, ecs_line
 
 BACKOFF_MAX = 30.0
 SERVICE = "turnpoint-supervisor"
@@ -88,6 +88,12 @@ class Child:
                 "log": str(self.log_path)}
 
 
+def _say(message: str, level: str = "info") -> None:
+    """One ECS line on stdout (the supervisor's log file)."""
+    sys.stdout.buffer.write(ecs_line(SERVICE, message, level=level))
+    sys.stdout.flush()
+
+
 class BrokerWatch:
     """The embedded broker of `<home>/stack.json` (none when the stack uses an external one)."""
 
@@ -109,8 +115,7 @@ class BrokerWatch:
     def restart(self, children: list[Child], stopping: Callable[[], bool]) -> None:
         """Hold the services, start a new broker on the same address, restore it, release the services."""
         doc = self._doc()
-        print(f"[supervisor] broker (pid {doc['broker_pid']}) is gone; holding the services and restarting it",
-              flush=True)
+        _say(f"broker (pid {doc['broker_pid']}) is gone; holding the services and restarting it", "warning")
         for child in children:
             if child.spec["name"] != "api":  # the read API serves PostgreSQL meanwhile
                 child.hold()
@@ -126,11 +131,10 @@ class BrokerWatch:
                 from turnpoint.cli.restore import restore
 
                 restored = restore(doc["bootstrap"], doc["database_url"], self.home / "spool" / "journal")
-                print(f"[supervisor] broker restarted (pid {broker.pid}) and restored: {restored.line()} "
-                      f"({restored.seconds:.1f}s)", flush=True)
+                _say(f"broker restarted (pid {broker.pid}) and restored: {restored.line()} ({restored.seconds:.1f}s)")
                 break
             except Exception as exc:  # the port still held, PostgreSQL down, ...: try again
-                print(f"[supervisor] broker restart failed ({exc}); retrying in {delay:.0f}s", flush=True)
+                _say(f"broker restart failed ({exc}); retrying in {delay:.0f}s", "error")
                 time.sleep(delay)
                 delay = min(delay * 2, BACKOFF_MAX)
         self.restarts += 1
@@ -139,6 +143,7 @@ class BrokerWatch:
 
 
 def main(home: Path) -> None:
+    configure_logging(SERVICE)  # the restore's own lines (re-publish, journal, librdkafka) as ECS JSON too
     specs = json.loads((home / "stack.json").read_text())["services"]
     logs = home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
