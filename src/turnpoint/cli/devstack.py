@@ -176,7 +176,10 @@ def up(ports: dict[str, int] | None = None, wait: float = 120.0, quiet: bool = F
         embedded.wait_for_broker(bootstrap, 30)
     else:
         port = DEFAULT_KAFKA_PORT if not embedded.port_open("127.0.0.1", DEFAULT_KAFKA_PORT) else embedded.free_port()
-        broker = embedded.start_broker(port, home / "logs" / "broker.log")
+        try:
+            broker = embedded.start_broker(port, home / "logs" / "broker.log")
+        except embedded.PortTaken:  # as for PostgreSQL below: never share another stack's broker
+            broker = embedded.start_broker(embedded.free_port(), home / "logs" / "broker.log")
         bootstrap, broker_pid = broker.bootstrap, broker.pid
 
     env_db = os.environ.get("TURNPOINT_DATABASE_URL") or os.environ.get("DATABASE_URL")
@@ -189,7 +192,10 @@ def up(ports: dict[str, int] | None = None, wait: float = 120.0, quiet: bool = F
             pg_port = int((pgdir / "postmaster.pid").read_text().splitlines()[3])
         elif embedded.port_open("127.0.0.1", pg_port):
             pg_port = embedded.free_port()
-        pg = embedded.start_postgres(pgdir, pg_port)
+        try:
+            pg = embedded.start_postgres(pgdir, pg_port)
+        except embedded.PortTaken:  # another stack started on the port between our check and our start
+            pg = embedded.start_postgres(pgdir, embedded.free_port())
         database_url, pgdata = pg.url, str(pg.pgdata)
 
     stack = Stack(home=home, bootstrap=bootstrap, database_url=database_url, broker_pid=broker_pid, pgdata=pgdata)

@@ -65,6 +65,10 @@ def stop_pid(pid: int | None, timeout: float = 10.0) -> None:
             os.killpg(pid, signal.SIGKILL)
 
 
+class PortTaken(InfrastructureUnavailable):
+    """The chosen port answers, but not with the server we started."""
+
+
 @dataclass
 class BrokerHandle:
     bootstrap: str
@@ -93,6 +97,10 @@ def start_broker(port: int, log_path: Path, host: str = "127.0.0.1", timeout: fl
             "process.pid": proc.pid, "url.full": url, "labels": {"storage": "memory"}}))
     bootstrap = f"{host}:{port}"
     wait_for_broker(bootstrap, timeout, proc)
+    time.sleep(0.3)
+    if proc.poll() is not None:  # it could not bind, and another broker answered on the port meanwhile
+        msg = f"the broker exited at start with status {proc.returncode} (port {port} taken?); see its log"
+        raise PortTaken(msg)
     return BrokerHandle(bootstrap, proc.pid)
 
 
@@ -132,7 +140,11 @@ def start_postgres(pgdata: Path, port: int, database: str = "turnpoint", host: s
     # pgserver's constructor would start a socket-only server; we borrow only its initialisation.
     server = _init_only(pgdata)
     url = f"postgresql://postgres@{host}:{port}/{database}"
-    if not port_open(host, port):
+    if not pid_alive(_postmaster_pid(pgdata)):
+        if port_open(host, port):
+            # another server took the port after the caller chose it: never use someone else's database
+            msg = f"port {port} is taken by another server; pgdata {pgdata} is not running"
+            raise PortTaken(msg)
         log = pgdata / "server.log"
         _commands.pg_ctl(
             ["-w", "-o", f"-h {host}", "-o", f"-p {port}", "-o", f"-k {pgdata}", "-l", str(log), "start"],

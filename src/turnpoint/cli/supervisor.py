@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -116,22 +117,27 @@ class BrokerWatch:
         """Hold the services, start a new broker on the same address, restore it, release the services."""
         doc = self._doc()
         _say(f"broker (pid {doc['broker_pid']}) is gone; holding the services and restarting it", "warning")
-        for child in children:
-            if child.spec["name"] != "api":  # the read API serves PostgreSQL meanwhile
-                child.hold()
+        # all at once: against a dead broker a service may need its whole grace period to stop
+        held = [threading.Thread(target=c.hold) for c in children if c.spec["name"] != "api"]  # the API serves on
+        for t in held:
+            t.start()
+        for t in held:
+            t.join()
         port = int(doc["bootstrap"].rsplit(":", 1)[1])
         delay = 1.0
+        pid: int | None = None
         while not stopping():
             try:
-                broker = embedded.start_broker(port, self.home / "logs" / "broker.log")
-                doc["broker_pid"] = broker.pid
-                tmp = self.home / "stack.json.tmp"
-                tmp.write_text(json.dumps(doc, indent=2))
-                tmp.replace(self.home / "stack.json")
+                if not embedded.pid_alive(pid):  # a broker started by an attempt whose restore failed is reused
+                    pid = embedded.start_broker(port, self.home / "logs" / "broker.log").pid
+                    doc["broker_pid"] = pid
+                    tmp = self.home / "stack.json.tmp"
+                    tmp.write_text(json.dumps(doc, indent=2))
+                    tmp.replace(self.home / "stack.json")
                 from turnpoint.cli.restore import restore
 
                 restored = restore(doc["bootstrap"], doc["database_url"], self.home / "spool" / "journal")
-                _say(f"broker restarted (pid {broker.pid}) and restored: {restored.line()} ({restored.seconds:.1f}s)")
+                _say(f"broker restarted (pid {pid}) and restored: {restored.line()} ({restored.seconds:.1f}s)")
                 break
             except Exception as exc:  # the port still held, PostgreSQL down, ...: try again
                 _say(f"broker restart failed ({exc}); retrying in {delay:.0f}s", "error")
