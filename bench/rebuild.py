@@ -45,9 +45,7 @@ def main() -> None:
     rng = random.Random(5)
     home = Path(tempfile.mkdtemp(prefix="turnpoint-bench-rebuild-"))
     home.chmod(0o755)
-    from turnpoint.cli.embedded import free_port
-
-    stack = DevStack(home, {"TURNPOINT_ALERTS__PORT": str(free_port())})  # the harness ports only its five
+    stack = DevStack(home)
     inputs = Inputs(home / "inputs")
     try:
         stack.up()

@@ -24,7 +24,7 @@ from support.devstack_harness import DevStack, StackError
 from support.feeders import HttpFeeder, drop_market_file
 from support.pipeline_check import Inputs, check_database, market_rows, reading_rows, revisions
 
-from turnpoint.cli.embedded import free_port, pid_alive
+from turnpoint.cli.embedded import pid_alive
 from turnpoint.core.dates import trading_days
 
 pytestmark = pytest.mark.timeout(600)
@@ -45,7 +45,7 @@ def _home(prefix: str) -> Path:
 @pytest.fixture
 def stack() -> Iterator[DevStack]:
     home = _home("turnpoint-restart-")
-    s = DevStack(home, {"TURNPOINT_ALERTS__PORT": str(free_port())})  # the harness gives only its five services ports
+    s = DevStack(home)
     try:
         s.up()
         yield s
