@@ -157,3 +157,11 @@ def test_unknown_paths_and_methods_are_problem_json(api) -> None:
     r = client.get("/v1/counts")
     assert r.status_code == 405 and r.headers["content-type"] == "application/problem+json"
     assert "POST" in r.headers["allow"]
+
+
+def test_operations_have_readable_ids_for_generated_clients(api) -> None:
+    client, *_ = api
+    doc = client.get("/openapi.json").json()
+    ids = {op["operationId"] for path in doc["paths"].values() for op in path.values() if "operationId" in op}
+    assert {"post_readings", "post_counts", "post_bars"} <= ids, ids
+    assert all(i.isidentifier() and "v1" not in i for i in ids), ids

@@ -193,3 +193,11 @@ def test_errors_share_the_kit_shape_and_health_is_split(served) -> None:
     assert client.get("/healthz").json()["status"] == "ok"
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["status"] == "ok"
+
+
+def test_operations_have_readable_ids_for_generated_clients(served) -> None:
+    client, _, _ = served
+    doc = client.get("/openapi.json").json()
+    ids = {op["operationId"] for path in doc["paths"].values() for op in path.values() if "operationId" in op}
+    assert {"predict_forecast", "predict_anomaly", "list_models", "reload_models"} <= ids, ids
+    assert all(i.isidentifier() and "v1" not in i for i in ids), ids

@@ -119,7 +119,7 @@ def create_app(predictor: Predictor, health: Callable[[], tuple[bool, dict[str, 
             raise ProblemError(413, "Too many items", msg)
         return parsed
 
-    @app.post("/v1/predict/forecast", openapi_extra=_body_schema(ForecastRequest),
+    @app.post("/v1/predict/forecast", openapi_extra=_body_schema(ForecastRequest), operation_id="predict_forecast",
               summary="Forecast the next closes of each window")
     async def predict_forecast(request: Request) -> Response:
         req: ForecastRequest = await _parse(request, ForecastRequest)
@@ -136,7 +136,7 @@ def create_app(predictor: Predictor, health: Callable[[], tuple[bool, dict[str, 
         result = run() if len(targets) <= INLINE_ITEMS else await run_in_threadpool(run)
         return _json(_items(result, targets, asofs, "step_returns"))
 
-    @app.post("/v1/predict/anomaly", openapi_extra=_body_schema(AnomalyRequest),
+    @app.post("/v1/predict/anomaly", openapi_extra=_body_schema(AnomalyRequest), operation_id="predict_anomaly",
               summary="Score the last reading of each window")
     async def predict_anomaly(request: Request) -> Response:
         req: AnomalyRequest = await _parse(request, AnomalyRequest)
@@ -153,7 +153,7 @@ def create_app(predictor: Predictor, health: Callable[[], tuple[bool, dict[str, 
         result = run() if len(targets) <= INLINE_ITEMS else await run_in_threadpool(run)
         return _json(_items(result, targets, asofs, "step_errors"))
 
-    @app.get("/v1/models", summary="Served models, versions and backtest summaries")
+    @app.get("/v1/models", summary="Served models, versions and backtest summaries", operation_id="list_models")
     async def models() -> Response:
         out = predictor.store.status()
         for kind, info in out.items():
@@ -164,7 +164,7 @@ def create_app(predictor: Predictor, health: Callable[[], tuple[bool, dict[str, 
                 info["training_data"] = m.card.get("training_data")
         return _json(out)
 
-    @app.post("/v1/models/reload", summary="Load newer registry versions now")
+    @app.post("/v1/models/reload", summary="Load newer registry versions now", operation_id="reload_models")
     async def reload() -> Response:
         changed = await run_in_threadpool(predictor.store.refresh)
         return _json({"reloaded": changed, "models": predictor.store.status()})

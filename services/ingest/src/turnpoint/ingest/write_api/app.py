@@ -251,7 +251,9 @@ def build_app(settings: IngestSettings, service: IngestService | None = None) ->
         async def handler(request: Request, _route: str = route) -> Response:
             return await ingest(request, _route)
 
+        # a generated client gets post_readings, post_counts, post_bars (not FastAPI's path-derived ids)
         app.add_api_route(route, handler, methods=["POST"], status_code=202, name=route,
+                          operation_id=f"post_{route.rstrip('/').rsplit('/', 1)[-1].replace('-', '_')}",
                           summary=f"Publish {ROUTES[route][0].item.__name__} records to {ROUTES[route][0].name}")
 
     async def ready(_request: Request) -> tuple[bool, dict[str, Any]]:
