@@ -113,7 +113,7 @@ class AlertStore:
     def insert(self, alerts: Sequence[Alert], rules: RulesFile, lease_s: float) -> Inserted:
         """Record alerts not seen before (cooldowns applied in event order); return those to deliver now."""
         if not alerts:
-            return []
+            return Inserted([], [])
         delivery: list[str] = []
         last: dict[tuple[str, str], dt.datetime] = {}
         with self.conn.transaction():
