@@ -165,3 +165,12 @@ def test_latest_daily_bars_keep_each_symbols_greatest_start_of_interval_day() ->
     assert latest == [("A", dt.date(2024, 1, 5), 5.0, 6.0, 4.0, 5.0, 10.0), ("C", dt.date(2024, 1, 2), 2.0, 3.0, 1.0, 2.0, 10.0)]
     assert [c.name for c in T.LATEST_BAR.columns] == ["symbol", "start", "open", "high", "low", "close", "volume"]
     assert T.PRICE.derived[0][0] is T.LATEST_BAR
+
+
+def test_an_item_that_is_no_object_is_rejected_with_its_message_and_the_next_bad_item_too() -> None:
+    msg = FakeMessage("p.t", envelope(5, price(1), {"symbol": "A"}), 7)
+    b = Batch(T.BY_TOPIC)
+    b.add(msg, topics.PRICES.name)
+    assert sorted(r.detail.split(":")[0] for r in b.rejected) == ["item 0", "item 2"]
+    assert all(r.message is msg for r in b.rejected)  # the dead letter names the message's topic and offset
+    assert len(b) == 1

@@ -108,8 +108,8 @@ class Batch:
         for j, item in enumerate(items):
             try:
                 if type(item) is not dict:
-                    msg = f"an item must be a JSON object, got {type(item).__name__}"
-                    raise BadItem(msg)
+                    text = f"an item must be a JSON object, got {type(item).__name__}"
+                    raise BadItem(text)
                 row = convert(item)
             except BadItem as exc:
                 detail = f"item {j}: {exc}"
