@@ -1,4 +1,5 @@
-"""The production code stays ruff-clean and the shared library mypy-strict (pyproject.toml configures both)."""
+"""The production code stays ruff-clean and type-checked: mypy over every package, strict on libs/core and libs/web
+(pyproject.toml configures both)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,6 @@ def test_ruff_is_clean_on_production_code() -> None:
     assert done.returncode == 0, done.stdout[-3000:]
 
 
-def test_mypy_strict_on_the_shared_library() -> None:
+def test_mypy_over_every_package() -> None:
     done = subprocess.run([sys.executable, "-m", "mypy"], cwd=REPO, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout[-3000:]

@@ -16,8 +16,12 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from turnpoint.core.errors import InfrastructureUnavailable
+
+if TYPE_CHECKING:
+    from pgserver.postgres_server import PostgresServer
 
 
 def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
@@ -93,8 +97,8 @@ def start_broker(port: int, log_path: Path, host: str = "127.0.0.1", timeout: fl
              "--storage-engine", "memory://tansu/", "--silent"],  # its banner is plain text: ours is ECS
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
-        log.write(ecs_line("turnpoint-broker", f"tansu broker started, listening on {url}", **{
-            "process.pid": proc.pid, "url.full": url, "labels": {"storage": "memory"}}))
+        fields: dict[str, Any] = {"process.pid": proc.pid, "url.full": url, "labels": {"storage": "memory"}}
+        log.write(ecs_line("turnpoint-broker", f"tansu broker started, listening on {url}", **fields))
     bootstrap = f"{host}:{port}"
     wait_for_broker(bootstrap, timeout, proc)
     time.sleep(0.3)
@@ -146,7 +150,8 @@ def start_postgres(pgdata: Path, port: int, database: str = "turnpoint", host: s
             msg = f"port {port} is taken by another server; pgdata {pgdata} is not running"
             raise PortTaken(msg)
         log = pgdata / "server.log"
-        _commands.pg_ctl(
+        # pgserver makes its command functions with setattr at import time: its module declares no pg_ctl
+        _commands.pg_ctl(  # type: ignore[attr-defined]
             ["-w", "-o", f"-h {host}", "-o", f"-p {port}", "-o", f"-k {pgdata}", "-l", str(log), "start"],
             pgdata=pgdata, user=server.system_user, timeout=60,
         )
@@ -155,7 +160,7 @@ def start_postgres(pgdata: Path, port: int, database: str = "turnpoint", host: s
     return PostgresHandle(url, pgdata, pid)
 
 
-def _init_only(pgdata: Path):  # type: ignore[no-untyped-def]
+def _init_only(pgdata: Path) -> PostgresServer:
     """Run pgserver's initdb step (creating its system user when we are root) without starting a server."""
     from pgserver.postgres_server import PostgresServer
 
@@ -199,7 +204,8 @@ def stop_postgres(pgdata: Path, mode: str = "fast") -> None:
         return
     user = "pgserver" if os.geteuid() == 0 else None
     try:
-        _commands.pg_ctl(["-w", "-m", mode, "stop"], pgdata=pgdata, user=user, timeout=60)
+        # pgserver makes its command functions with setattr at import time: its module declares no pg_ctl
+        _commands.pg_ctl(["-w", "-m", mode, "stop"], pgdata=pgdata, user=user, timeout=60)  # type: ignore[attr-defined]
     except subprocess.CalledProcessError as exc:
         # pg_ctl also fails when the server stopped between our check and its own (no PID file), or when
         # a loaded machine makes a fast stop outlast its wait: stopped is stopped; else insist, once.
@@ -207,7 +213,8 @@ def stop_postgres(pgdata: Path, mode: str = "fast") -> None:
         if pid is None or not pid_alive(pid):
             return
         if mode != "immediate":
-            _commands.pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=pgdata, user=user, timeout=60)
+            _commands.pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=pgdata, user=user,  # type: ignore[attr-defined]
+                             timeout=60)
             return
         msg = f"PostgreSQL in {pgdata} (pid {pid}) did not stop: {exc}"
         raise RuntimeError(msg) from exc

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import click
 import typer
 from typer.core import TyperGroup
+
+if TYPE_CHECKING:
+    # typer vendors its own click (typer._click): its groups take and return those classes, not the click
+    # package's (a different Context class at run time too)
+    from typer import _click as click
 
 SUBAPPS = {
     "dev": ("turnpoint.cli.devstack", "The embedded stack: broker, database and every service, in the background."),

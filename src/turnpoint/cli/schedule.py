@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 from zoneinfo import ZoneInfo
 
 import typer
@@ -195,8 +195,10 @@ def previous_successes(settings: TurnpointSettings, timeout: float = 15.0) -> di
             for msg in consumer.consume(500, 0.5):
                 if msg.error() is not None:
                     continue
-                where = (msg.topic(), msg.partition())
-                if msg.offset() is not None and msg.offset() + 1 >= todo.get(where, 0):
+                # a consumed message without error always has its topic and partition (the stubs say Optional)
+                where = cast("tuple[str, int]", (msg.topic(), msg.partition()))
+                offset = msg.offset()
+                if offset is not None and offset + 1 >= todo.get(where, 0):
                     todo.pop(where, None)
                 try:
                     items = orjson.loads(msg.value() or b"{}").get("items", [])

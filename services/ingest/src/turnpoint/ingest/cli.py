@@ -7,14 +7,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
 if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Callable
+
     from turnpoint.ingest.files import Summary
     from turnpoint.ingest.formats import Rejected
     from turnpoint.ingest.settings import IngestSettings
+    from turnpoint.ingest.tokens import TokenStore
+
+T = TypeVar("T")
 
 app = typer.Typer(no_args_is_help=True, help="Publish readings, bars, symbols and counts to Kafka.")
 token_app = typer.Typer(no_args_is_help=True, help="Bearer tokens of the HTTP write API (stored hashed).")
@@ -56,12 +62,12 @@ def _run_file(kind: str, path: Path, as_json: bool, **kwargs: object) -> None:
     from turnpoint.ingest import files
     from turnpoint.ingest.progress import file_progress
 
-    fn = {"market": files.publish_market_file, "readings": files.publish_readings_file,
+    fn: Callable[..., Summary] = {"market": files.publish_market_file, "readings": files.publish_readings_file,
           "symbols": files.publish_symbols_file}[kind]
     settings = _settings()
     try:
         with file_progress(path, kind) as progress:
-            summary = fn(settings, path, report=_report, progress=progress, **kwargs)  # type: ignore[operator]
+            summary = fn(settings, path, report=_report, progress=progress, **kwargs)
     except TurnpointError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -150,7 +156,7 @@ def check_serial(config: Path = CONFIG_ARG) -> None:
         typer.echo(f"{p.name}: {p.device} {p.baudrate} {p.bytesize}{p.parity}{p.stopbits} {p.protocol}")
 
 
-def _tokens():  # type: ignore[no-untyped-def]
+def _tokens() -> TokenStore:
     from turnpoint.ingest.tokens import TokenStore
 
     return TokenStore(_settings().dsn())
@@ -161,7 +167,7 @@ EXPIRES_AT_OPT = typer.Option(None, "--expires-at",
                               help="Expiry: an ISO date (midnight UTC) or date-time with offset, e.g. 2027-03-01T09:00+09:00.")
 
 
-def _token_call(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+def _token_call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     from turnpoint.ingest.errors import TokenError
 
     try:
@@ -171,7 +177,7 @@ def _token_call(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
         raise typer.Exit(1) from None
 
 
-def _expiry(expires_in: str | None, expires_at: str | None):  # type: ignore[no-untyped-def]
+def _expiry(expires_in: str | None, expires_at: str | None) -> dt.datetime | None:
     import datetime as dt
 
     from turnpoint.ingest.tokens import expiry
@@ -179,7 +185,7 @@ def _expiry(expires_in: str | None, expires_at: str | None):  # type: ignore[no-
     return _token_call(expiry, expires_in, expires_at, dt.datetime.now(dt.UTC))
 
 
-def _until(when) -> str:  # type: ignore[no-untyped-def]
+def _until(when: dt.datetime | None) -> str:
     return f"; it expires at {when.isoformat()}" if when is not None else "; it never expires"
 
 
@@ -232,7 +238,7 @@ def token_list() -> None:
 
     Never the secret. Last use is what the write API saw (at most a minute stale).
     """
-    def iso(when) -> str:  # type: ignore[no-untyped-def]
+    def iso(when: dt.datetime | None) -> str:
         return when.isoformat() if when is not None else "-"
 
     for t in _tokens().list():

@@ -38,7 +38,7 @@ class ReliableSender:
         self.spool = spool
         self.spooling = spool.pending()  # leftovers from a previous run are replayed first
         self._replay_lock = threading.Lock()
-        self._producer_overrides = {"message.timeout.ms": message_timeout_ms, "error_cb": self._on_error}
+        self._producer_overrides: dict[str, Any] = {"message.timeout.ms": message_timeout_ms, "error_cb": self._on_error}
         self.publisher = publisher or Publisher(kafka, **self._producer_overrides)
         self.sent = 0
 

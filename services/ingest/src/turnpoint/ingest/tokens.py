@@ -17,9 +17,14 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from turnpoint.ingest.errors import TokenError
 from turnpoint.web.tokens import hash_token
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg_pool import AsyncConnectionPool
 
 __all__ = ["TokenCache", "TokenInfo", "TokenStore", "hash_token", "new_token"]
 
@@ -113,7 +118,7 @@ class TokenInfo:
                 f"(`turnpoint ingest token rotate {self.name}`)")
 
 
-def _row_info(row: tuple) -> TokenInfo:  # type: ignore[type-arg]
+def _row_info(row: tuple[Any, ...]) -> TokenInfo:
     return TokenInfo(row[0], row[1], tuple(row[2] or ()), expires_at=row[3], last_used_at=row[4],
                      valid_until=row[5], previous=bool(row[6]))
 
@@ -124,7 +129,7 @@ class TokenStore:
     def __init__(self, conninfo: str) -> None:
         self.conninfo = conninfo
 
-    def _connect(self):  # type: ignore[no-untyped-def]
+    def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
         import psycopg
 
         return psycopg.connect(self.conninfo, autocommit=True, connect_timeout=10)
@@ -207,7 +212,7 @@ class TokenCache:
     every request, so caching never extends a lifetime.
     """
 
-    def __init__(self, pool, ttl: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, pool: AsyncConnectionPool[Any], ttl: float = 5.0) -> None:
         self.pool = pool
         self.ttl = ttl
         self._cache: dict[str, tuple[float, TokenInfo | None]] = {}

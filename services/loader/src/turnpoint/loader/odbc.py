@@ -134,6 +134,6 @@ class OdbcSink:
 
 
 def _describe(exc: BaseException) -> str:
-    args = getattr(exc, "args", ())
+    args: tuple[object, ...] = getattr(exc, "args", ())
     text = str(args[1]) if len(args) > 1 else str(exc)
     return text.strip().splitlines()[0] if text.strip() else type(exc).__name__

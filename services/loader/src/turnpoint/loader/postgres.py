@@ -142,7 +142,7 @@ class PostgresSink:
                     pass  # the upsert road reports it, and `isolate` finds the row
             with self._savepoint():
                 self._stage(spec, rows)
-                self.conn.execute(sql.upsert_from_stage(spec))  # type: ignore[arg-type]
+                self.conn.execute(sql.upsert_from_stage(spec))
             self.last_path[spec.name] = "upsert"
 
     def delete(self, spec: TableSpec, keys: Sequence[tuple[Any, ...]]) -> None:
@@ -150,7 +150,7 @@ class PostgresSink:
             return
         columns = [list(col) for col in zip(*keys, strict=True)]
         with self._translate(), self._savepoint():
-            self.conn.execute(sql.delete_keys(spec), columns)  # type: ignore[arg-type]
+            self.conn.execute(sql.delete_keys(spec), columns)
 
     def record_jobs(self, written: Mapping[str, int]) -> None:
         if not written:
@@ -163,15 +163,15 @@ class PostgresSink:
         conn = self.conn
         stage = sql.stage_name(spec)
         if stage not in self._staged:
-            conn.execute(sql.create_stage(spec))  # type: ignore[arg-type]
+            conn.execute(sql.create_stage(spec))
             self._staged.add(stage)
         if stage in self._dirty:
-            conn.execute(f"TRUNCATE {sql.q(stage)}")  # type: ignore[arg-type]
+            conn.execute(f"TRUNCATE {sql.q(stage)}")
         self._dirty.add(stage)
         self._copy(stage, spec, rows)
 
     def _copy(self, table: str, spec: TableSpec, rows: Sequence[Row]) -> None:
-        with self.conn.cursor() as cur, cur.copy(sql.copy_into(table, spec)) as copy:  # type: ignore[arg-type]
+        with self.conn.cursor() as cur, cur.copy(sql.copy_into(table, spec)) as copy:
             copy.set_types([c.pgtype for c in spec.columns])
             write = copy.write_row
             for row in rows:

@@ -18,7 +18,7 @@ import contextlib
 import datetime as dt
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -300,10 +300,10 @@ class Loader:
         for name, tb in batch.tables.items():
             spec = tb.spec
             keys, key_origins = tb.deletions()
-            bad = isolate(len(keys), lambda lo, hi, s=spec, k=keys: sink.delete(s, k[lo:hi]))
+            bad = isolate(len(keys), _slices(sink.delete, spec, keys))
             rejected += [self._rejected_row(batch, key_origins[i], e.sqlstate, e.detail) for i, e in bad]
             rows, origins = tb.upserts()
-            bad_rows = isolate(len(rows), lambda lo, hi, s=spec, r=rows: sink.upsert(s, r[lo:hi]))
+            bad_rows = isolate(len(rows), _slices(sink.upsert, spec, rows))
             rejected += [self._rejected_row(batch, origins[i], e.sqlstate, e.detail) for i, e in bad_rows]
             if spec.derived:
                 self._write_derived(spec, _without(rows, bad_rows))
@@ -322,7 +322,7 @@ class Loader:
         """Tables kept from `spec`'s rows (latest_bar from price), in the same transaction as those rows."""
         for target, derive in spec.derived:
             rows = derive(written)
-            for i, e in isolate(len(rows), lambda lo, hi, t=target, r=rows: self._sink.upsert(t, r[lo:hi])):
+            for i, e in isolate(len(rows), _slices(self._sink.upsert, target, rows)):
                 # the source row was written; only the derived row is missing (it cannot violate anything today)
                 log.error("derived row rejected by the database", table=target.name, row=repr(rows[i]),
                           sqlstate=e.sqlstate, detail=e.detail)
@@ -392,6 +392,11 @@ class Loader:
                 continue
             if high is not None and high >= 0:
                 metrics.LAG.labels(topic=topic, partition=str(partition)).set(max(0, high - offset - 1))
+
+
+def _slices(write: Callable[[TableSpec, Any], None], spec: TableSpec, items: Sequence[Any]) -> Callable[[int, int], None]:
+    """`isolate`'s attempt: write items[lo:hi] of `spec`."""
+    return lambda lo, hi: write(spec, items[lo:hi])
 
 
 def _without(rows: list[Row], rejected: list[tuple[int, Any]]) -> list[Row]:

@@ -83,7 +83,7 @@ def _opt_str(v: Any) -> str:
 def _num(v: Any) -> float:
     t = type(v)
     if t is float:
-        return v  # type: ignore[no-any-return]
+        return v
     if t is int:
         return float(v)
     msg = f"expected a number, got {t.__name__}"
@@ -94,7 +94,7 @@ def _int(v: Any) -> int:
     if type(v) is not int:
         msg = f"expected an integer, got {type(v).__name__}"
         raise BadItem(msg)
-    return v  # type: ignore[no-any-return]
+    return v
 
 
 def _date(v: Any) -> dt.date:
@@ -118,7 +118,7 @@ def _choice(*allowed: str) -> Callable[[Any], str]:
         if v not in allowed:
             msg = f"{v!r} is not one of {', '.join(allowed)}"
             raise BadItem(msg)
-        return v  # type: ignore[no-any-return]
+        return v
 
     return check
 

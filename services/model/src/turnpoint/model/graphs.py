@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
@@ -63,8 +64,8 @@ class AnomalyWeights:
         return int(self.mu.shape[0])
 
 
-def _const(name: str, value: np.ndarray | float | int, dtype: type = np.float32) -> onnx.NodeProto:
-    arr = np.asarray(value, dtype=dtype)
+def _const(name: str, value: npt.ArrayLike, dtype: type = np.float32) -> onnx.NodeProto:
+    arr: np.ndarray = np.asarray(value, dtype=dtype)
     return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(arr, name))
 
 

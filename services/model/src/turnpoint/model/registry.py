@@ -130,12 +130,12 @@ def ensure_demo_models(registry_dir: Path, bars_csv: Path | None = None, reading
         trained = None
         if path is not None and Path(path).is_file():
             try:
-                trained = train(load(Path(path)), source=str(path))  # type: ignore[operator]
+                trained = train(load(Path(path)), source=str(path))
             except TrainingError:
                 trained = None  # too little data in the demo file: fall back to generated history
         if trained is None:
             with tempfile.TemporaryDirectory() as tmp:
-                csv_path = synthetic.write_csv(Path(tmp) / f"{name}.csv", make())  # type: ignore[no-untyped-call]
-                trained = train(load(csv_path), source="generated (turnpoint.model.synthetic)")  # type: ignore[operator]
+                csv_path = synthetic.write_csv(Path(tmp) / f"{name}.csv", make())
+                trained = train(load(csv_path), source="generated (turnpoint.model.synthetic)")
         out[name] = registry.publish(trained).version
     return out

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import orjson
 
@@ -142,6 +142,8 @@ class ElasticsearchSink:
             self._template_ok = True
         ok, refused = helpers.bulk(self.client, bulk_actions(docs, self.prefix), raise_on_error=False,
                                    raise_on_exception=True, max_retries=2)
+        # without stats_only, bulk answers the refused items themselves (its stubs say "int | list")
+        refused = cast("list[dict[str, Any]]", refused)
         # a batch retried after a timeout may have been stored the first time: those are not lost
         errors = [e for e in refused if not already_present(e)]
         ok += len(refused) - len(errors)

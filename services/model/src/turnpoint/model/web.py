@@ -109,7 +109,7 @@ def create_app(predictor: Predictor, health: Callable[[], tuple[bool, dict[str, 
     async def _parse(request: Request, model: type[BaseModel]) -> Any:
         body = await request.body()
         try:
-            parsed = model.model_validate_json(body)
+            parsed: Any = model.model_validate_json(body)  # every request model has `items`
         except ValidationError as exc:
             errors = field_errors(exc.errors())
             msg = f"{errors[0]['field'] if errors[0]['field'] != 'request' else 'body'}: {errors[0]['message']}"

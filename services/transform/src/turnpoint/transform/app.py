@@ -156,7 +156,8 @@ def build_app(settings: TransformSettings) -> faust.App:
         faust_internals.watch_commits(app.consumer, commit_refused)
         await app.add_runtime_dependency(continuity)
 
-    @app.on_partitions_revoked.connect
+    # mode's handler type wants `(sender, /, *args, signal, **kwargs)`; faust calls this one with (sender, revoked)
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def forget_offsets(sender: Any, revoked: Any, **kwargs: Any) -> None:
         continuity.forget()
 

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from itertools import chain, repeat
 from operator import itemgetter, le, lt
-from typing import Any
+from typing import Any, cast
 
 from turnpoint.core.contracts import LABEL_MAX, MAX_YEAR, MIN_YEAR
 from turnpoint.core.rows import is_symbol
@@ -57,7 +57,7 @@ def fast_columns(items: list[Any], symbols: set[str], dates: dict[str, dt.date])
         rows = list(map(_SEVEN, items))  # KeyError: a field is missing; TypeError: an item is no dict
         if max(map(len, items)) != len(rows[0]):  # a field beyond the seven (source, or unknown)
             return None
-        names, iso, o, h, lo, c, v = zip(*rows, strict=True)
+        names, iso, *values = zip(*rows, strict=True)  # values: open, high, low, close, volume
         distinct = set(names)  # TypeError: an unhashable value
         days = list(map(dates.get, iso))
     except (KeyError, TypeError):
@@ -85,10 +85,10 @@ def fast_columns(items: list[Any], symbols: set[str], dates: dict[str, dt.date])
                 return None
             dates[date] = day
         days = list(map(dates.__getitem__, iso))
-    kinds = set(map(type, chain(o, h, lo, c, v)))
+    kinds = set(map(type, chain(*values)))
     if not kinds <= _NUMBER:
         return None
-    columns = [list(o), list(h), list(lo), list(c), list(v)]
+    columns: list[list[float]] = [list(x) for x in values]
     if int in kinds:
         columns = [list(map(float, x)) for x in columns]
     o, h, lo, c, v = columns
@@ -98,7 +98,8 @@ def fast_columns(items: list[Any], symbols: set[str], dates: dict[str, dt.date])
             and all(map(lt, zero, o)) and all(map(lt, o, inf)) and all(map(lt, zero, c))
             and all(map(lt, c, inf)) and all(map(le, zero, v)) and all(map(lt, v, inf))):
         return None
-    return Columns(symbol, list(iso), days, o, h, lo, c, v)
+    # every day is known here (looked up again above when one was missing)
+    return Columns(symbol, list(iso), cast("list[dt.date]", days), o, h, lo, c, v)
 
 
 def fast_rows(items: list[Any], symbols: set[str]) -> list[Row] | None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
@@ -48,10 +48,11 @@ class Outbox:
     dead: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     headers: dict[tuple[str, int], Headers] = field(default_factory=dict)
 
-    def add(self, topic: str, key: str, items: list[dict[str, Any]]) -> None:
+    def add(self, topic: str, key: str, items: Sequence[Mapping[str, Any]]) -> None:
         if items:
             k = key.encode()
-            self.records[topic] += [(k, value) for value in envelopes(items)]
+            # the records are TypedDicts (LegRecord, StatRecord...), i.e. plain dicts at run time, as orjson needs
+            self.records[topic] += [(k, value) for value in envelopes(cast("Sequence[dict[str, Any]]", items))]
 
     def dead_letter(self, topic: str, msg: InMessage, reason: str, detail: str, payload: bytes | None = None) -> None:
         record = dead_letter_record(

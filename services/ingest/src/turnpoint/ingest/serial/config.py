@@ -77,7 +77,8 @@ class PortConfig(Strict):
     device: str = Field(min_length=1, description="a device path (/dev/ttyUSB0) or a pyserial URL")
     baudrate: int = Field(default=9600, gt=0)
     parity: Literal["N", "E", "O", "M", "S"] = "N"
-    stopbits: Literal[1, 1.5, 2] = 1
+    # typing allows no float in a Literal; pydantic validates one all the same (pyserial's STOPBITS_ONE_POINT_FIVE)
+    stopbits: Literal[1, 1.5, 2] = 1  # type: ignore[valid-type]
     bytesize: Literal[5, 6, 7, 8] = 8
     timeout: float = Field(default=0.2, gt=0, description="read timeout in seconds")
     rs485: Rs485 | None = None

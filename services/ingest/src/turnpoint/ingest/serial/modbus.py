@@ -15,6 +15,7 @@ from turnpoint.core.contracts import utcnow
 from turnpoint.ingest.serial.config import PortConfig, Register
 from turnpoint.ingest.serial.emit import Emitter, Sink
 from turnpoint.ingest.serial.lines import PortWorker, log
+from turnpoint.ingest.serial.protocols import Sample
 
 _FORMATS = {"int16": "h", "uint16": "H", "int32": "i", "uint32": "I", "float32": "f", "int64": "q",
             "uint64": "Q", "float64": "d"}
@@ -89,7 +90,7 @@ class ModbusPoller(PortWorker):
         from pymodbus.exceptions import ModbusException
 
         all_ok = True
-        samples = []
+        samples: list[Sample] = []
         for reg in self.mb.registers:
             self._wire.clear()
             read = client.read_holding_registers if reg.table == "holding" else client.read_input_registers

@@ -47,7 +47,8 @@ def bulk_actions(docs: Iterable[dict[str, Any]], prefix: str = DEFAULT_PREFIX) -
 
 def already_present(item: dict[str, Any]) -> bool:
     """Whether a bulk response item is a `create` refused only because the document is stored already."""
-    return next(iter(item.values()), {}).get("status") == 409
+    result: dict[str, Any] = next(iter(item.values()), {})
+    return result.get("status") == 409
 
 
 def read_log_file(path: Path, progress: Callable[[int], object] | None = None) -> Iterator[dict[str, Any]]:
