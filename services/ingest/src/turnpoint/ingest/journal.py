@@ -114,7 +114,9 @@ def _entries(journal: Journal, segments: list[Path]) -> Iterator[_Entry]:
 
 def _stored(conn: Any, ids: Iterable[Key]) -> dict[Key, Any]:
     """What PostgreSQL holds for these identities (missing ones absent)."""
-    bars, readings, symbols = [], [], []
+    bars: list[Key] = []
+    readings: list[Key] = []
+    symbols: list[Key] = []
     for k in ids:
         {"bar": bars, "reading": readings, "symbol": symbols}[k[0]].append(k)
     out: dict[Key, Any] = {}
@@ -213,8 +215,12 @@ def resend(kafka: KafkaSettings, database_url: str, folder: Path, progress: Prog
         else:
             todo.append(e)
     failures: list[str] = []
-    producer = make_producer(kafka, **{"client.id": f"{kafka.client_id}-journal",
-                                       "on_delivery": lambda err, msg: err and failures.append(str(err))})
+
+    def on_delivery(err: Any, _msg: Any) -> None:
+        if err:
+            failures.append(str(err))
+
+    producer = make_producer(kafka, **{"client.id": f"{kafka.client_id}-journal", "on_delivery": on_delivery})
     i = 0
     while i < len(todo):  # consecutive entries of one topic and key go out as one envelope
         j = i + 1
