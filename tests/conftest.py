@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.homes import private_home
 
 REPO = Path(__file__).resolve().parents[1]
 # The project owns its copy of the public conformance vectors (data, not code): no key test depends on a
@@ -72,18 +73,6 @@ def embedded_root() -> Iterator[Path]:
         yield root
     finally:
         shutil.rmtree(root, ignore_errors=True)
-
-
-def private_home(prefix: str) -> Path:
-    """A folder for a `turnpoint dev up` stack or an embedded server, outside pytest's basetemp.
-
-    pytest makes /tmp/pytest-of-<user> private (0700) at the start of every session, and pg_ctl runs as
-    the pgserver user when we are root: a stack under the basetemp breaks as soon as another pytest starts."""
-    import tempfile
-
-    home = Path(tempfile.mkdtemp(prefix=prefix))
-    home.chmod(0o755)
-    return home
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import private_home
 from psycopg.conninfo import conninfo_to_dict
+from support.homes import private_home
 
 from turnpoint.cli.embedded import PortTaken, start_broker, start_postgres
 from turnpoint.core.errors import InfrastructureUnavailable

@@ -7,7 +7,6 @@ receiver must get exactly the expected alert ids, through receiver failures and 
 from __future__ import annotations
 
 import datetime as dt
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -15,14 +14,13 @@ from typing import Any
 
 import psycopg
 import pytest
+from support.webhooks import Receiver, wait_for
+
 from turnpoint.core import topics
 from turnpoint.core.alerts.evaluate import drop_alerts, leg_alerts, outlier_alerts
 from turnpoint.core.alerts.model import alert_id
 from turnpoint.core.alerts.rules import parse_rules
 from turnpoint.core.contracts import Leg, Outlier, ReboundState, item_json, utcnow
-
-sys.path.insert(0, str(Path(__file__).parent))
-from conftest import Receiver, wait_for  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 T0 = dt.datetime(2025, 3, 1, 9, 0, tzinfo=dt.UTC)
