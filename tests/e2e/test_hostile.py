@@ -31,6 +31,7 @@ from support.devstack_harness import DevStack
 from turnpoint.cli.embedded import free_port
 from turnpoint.core import topics
 from turnpoint.core.dates import trading_days
+from turnpoint.core.kafka import end_offsets
 from turnpoint.core.kafkalog import client_logger
 
 FUZZ_SECONDS = float(os.environ.get("TURNPOINT_FUZZ_SECONDS", "15"))
@@ -203,7 +204,8 @@ def dead_letters(bootstrap: str) -> list[dict[str, Any]]:
         md = consumer.list_topics(timeout=10)
         tps = [TopicPartition(t, p) for t in topics.dead_letter_topics() if t in md.topics
                for p in md.topics[t].partitions]
-        ends = {(tp.topic, tp.partition): consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in tps}
+        # Tansu's reported high watermark can stop short of a batch's last records: end_offsets reads on
+        ends = end_offsets(consumer, tps)
         consumer.assign([TopicPartition(tp.topic, tp.partition, 0) for tp in tps])
         out: list[dict[str, Any]] = []
         deadline = time.monotonic() + 60
