@@ -51,7 +51,7 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
     """
 
 
-class PlanConnection(asyncpg.Connection):
+class PlanConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg ships no types: Connection is Any
     """A connection that knows its `plan_cache_mode`, so a statement can ask for PostgreSQL's generic plan.
 
     A prepared statement is re-planned for its parameters on every execution unless PostgreSQL judges the

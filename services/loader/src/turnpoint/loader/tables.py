@@ -83,7 +83,7 @@ def _opt_str(v: Any) -> str:
 def _num(v: Any) -> float:
     t = type(v)
     if t is float:
-        return v
+        return v  # type: ignore[no-any-return]  # mypy narrows no Any by `type(v) is`
     if t is int:
         return float(v)
     msg = f"expected a number, got {t.__name__}"
@@ -118,7 +118,7 @@ def _choice(*allowed: str) -> Callable[[Any], str]:
         if v not in allowed:
             msg = f"{v!r} is not one of {', '.join(allowed)}"
             raise BadItem(msg)
-        return v
+        return v  # type: ignore[no-any-return]  # one of the allowed strings
 
     return check
 
