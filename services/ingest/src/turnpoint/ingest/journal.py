@@ -33,6 +33,7 @@ import orjson
 from turnpoint.core import topics
 from turnpoint.core.kafka import make_producer
 from turnpoint.core.observability import get_logger
+from turnpoint.core.produce import envelopes, produce
 from turnpoint.core.settings import KafkaSettings
 from turnpoint.ingest.spool import Spool
 
@@ -226,10 +227,10 @@ def resend(kafka: KafkaSettings, database_url: str, folder: Path, progress: Prog
         j = i + 1
         while j < len(todo) and j - i < batch and (todo[j].topic, todo[j].key) == (todo[i].topic, todo[i].key):
             j += 1
-        value = orjson.dumps({"v": 1, "items": [e.item for e in todo[i:j]]})
-        producer.produce(todo[i].topic, key=todo[i].key, value=value)
+        for value in envelopes([e.item for e in todo[i:j]]):  # the core kit: envelopes that fit
+            produce(producer, todo[i].topic, value, todo[i].key)
+            report.messages += 1
         producer.poll(0)
-        report.messages += 1
         report.items += j - i
         i = j
         if progress is not None:

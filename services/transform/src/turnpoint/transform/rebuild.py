@@ -30,13 +30,13 @@ from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
-import orjson
 from confluent_kafka import KafkaError, Message
 
 from turnpoint.core import topics
 from turnpoint.core.algorithms import SymbolRebounds
 from turnpoint.core.kafka import make_producer
 from turnpoint.core.observability import get_logger
+from turnpoint.core.produce import envelopes, produce
 from turnpoint.core.settings import KafkaSettings
 
 log = get_logger(__name__)
@@ -71,10 +71,6 @@ class RebuildReport:
                 f"in {self.seconds:.1f}s")
 
 
-def _envelope(items: list[dict[str, Any]]) -> bytes:
-    return orjson.dumps({"v": 1, "items": items})
-
-
 class _Sender:
     """A librdkafka producer that counts failed deliveries instead of raising per record."""
 
@@ -89,15 +85,10 @@ class _Sender:
             self.failures.append(f"{msg.topic()}: {err}")
 
     def send(self, topic: str, key: str, items: list[dict[str, Any]]) -> None:
-        value = _envelope(items)
-        while True:
-            try:
-                self.producer.produce(topic, key=key.encode(), value=value, on_delivery=self._on_delivery)
-                break
-            except BufferError:
-                self.producer.poll(0.05)
+        for value in envelopes(items):  # the core kit: envelopes that fit, one back-pressure policy
+            produce(self.producer, topic, value, key.encode(), on_delivery=self._on_delivery)
+            self.sent += 1
         self.producer.poll(0)
-        self.sent += 1
 
     def flush(self, timeout: float = 120.0) -> None:
         left = self.producer.flush(timeout)

@@ -30,7 +30,7 @@ class Planned:
 
 
 def envelope(parts: Sequence[bytes]) -> bytes:
-    """`{"v": 1, "items": [...]}` of items already encoded with orjson (the bytes `encode_items` writes)."""
+    """The envelope (schema version and items) of items already encoded with orjson: the bytes `encode_items` writes."""
     return _HEAD + b",".join(parts) + _TAIL
 
 
