@@ -45,9 +45,10 @@ class CountingSink:
     def __init__(self) -> None:
         self.readings: list[dict[str, Any]] = []
         self.dead: list[str] = []
+        self.jobs: list[dict[str, Any]] = []  # the port's freshness records (turnpoint.jobs.v1), not readings
 
     def send(self, spec: Any, key: str, items: list[dict[str, Any]]) -> None:
-        self.readings.extend(items)
+        (self.jobs if spec.name == "turnpoint.jobs.v1" else self.readings).extend(items)
 
     def dead_letter(self, spec: Any, reason: str, detail: str, payload: bytes | str, key: str | None = None) -> None:
         self.dead.append(reason)

@@ -4,7 +4,7 @@ Run by `turnpoint dev up` after it started a broker and by the supervisor after 
 always before any service that consumes or ingests runs:
 
 1. `ensure_topics`: the catalogue's topics with their partition counts (never auto-created ones);
-2. the transform's history from PostgreSQL (`turnpoint.transform.rebuild.republish`);
+2. the transform's history from PostgreSQL (`turnpoint.cli.rebuild.republish`);
 3. the ingest journal: records the ingest had accepted that PostgreSQL does not hold yet
    (`turnpoint.ingest.journal.resend`), after the history so that they apply on top of it.
 """
@@ -54,7 +54,7 @@ def restore(bootstrap: str, database_url: str, journal_dir: Path | None, console
                 tasks[kind] = progress.add_task(f"re-publishing {kind}", total=max(total, 1))
             progress.update(tasks[kind], completed=done, total=max(total, 1))
 
-        from turnpoint.transform.rebuild import republish
+        from turnpoint.cli.rebuild import republish
         from turnpoint.transform.settings import TransformSettings
 
         threshold = TransformSettings().transform.threshold

@@ -15,7 +15,7 @@ from turnpoint.core.kafka import make_consumer
 from turnpoint.core.settings import KafkaSettings
 from turnpoint.transform.processing import DictStore, InMessage, TopicNames
 from turnpoint.transform.readings import ReadingsProcessor
-from turnpoint.transform.rebuild import republish
+from turnpoint.cli.rebuild import republish
 from turnpoint.transform.settings import TransformOptions
 
 
