@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,11 +93,27 @@ def start_broker(port: int, log_path: Path, host: str = "127.0.0.1", timeout: fl
     log_path.parent.mkdir(parents=True, exist_ok=True)
     url = f"tcp://{host}:{port}"
     with log_path.open("ab") as log:
+        log.write(ecs_line("turnpoint-broker", f"starting the tansu broker on {url}", **{"url.full": url}))
+    # Tansu logs plain text (and colour) even with --silent: its output goes through the ECS relay, which
+    # exits at end of file when the broker does. The broker stays the session leader, so stop_pid(pid)
+    # and a kill -9 of the broker's pid behave as before.
+    read_end, write_end = os.pipe()
+    try:
         proc = subprocess.Popen(
             [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/", "--silent"],  # its banner is plain text: ours is ECS
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+             "--storage-engine", "memory://tansu/", "--silent"],
+            stdout=write_end, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            env={**os.environ, "NO_COLOR": "1"},
         )
+        with log_path.open("ab") as relay_errors:  # a crash of the relay itself is not hidden
+            subprocess.Popen(
+                [sys.executable, "-m", "turnpoint.cli.logrelay", "turnpoint-broker", str(log_path)],
+                stdin=read_end, stdout=subprocess.DEVNULL, stderr=relay_errors, start_new_session=True,
+            )
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    with log_path.open("ab") as log:
         fields: dict[str, Any] = {"process.pid": proc.pid, "url.full": url, "labels": {"storage": "memory"}}
         log.write(ecs_line("turnpoint-broker", f"tansu broker started, listening on {url}", **fields))
     bootstrap = f"{host}:{port}"
