@@ -1,31 +1,31 @@
 """The Faust application: agents over the input topics, state in changelogged tables.
 
-Each agent takes events in batches (`take_events`) and hands them to a Faust-free processor. Table
-writes go through `faust_store.TableStore`; offset continuity (resume, seek-back, watchdog, lag) is
-the `continuity.Continuity` service; every Faust internal used is in `faust_internals`. Offsets are committed by Faust after the producer is flushed: at-least-once; the
-processors are idempotent under redelivery, so a replay after a crash yields identical results.
+Each agent takes events in batches (`take_events`) and hands them to a Faust-free processor through
+`agent_loop.AgentLoop` (admit, process, publish, changelog, in that order). Table writes go through
+`faust_store.TableStore`; offset continuity (resume, seek-back, watchdog, lag) is the
+`continuity.Continuity` service; every Faust internal used is in `faust_internals`. Offsets are committed
+by Faust after the producer is flushed: at-least-once; the processors are idempotent under redelivery,
+so a replay after a crash yields identical results.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import time
 from collections.abc import Mapping
 from typing import Any
 
 import faust
-from faust.types import EventT
 
 from turnpoint.core import topics
 from turnpoint.core.freshness import JobBeats
 from turnpoint.core.kafka import committed_offsets, make_consumer
 from turnpoint.core.observability import get_logger
 from turnpoint.transform import faust_internals, metrics
+from turnpoint.transform.agent_loop import AgentLoop, OutputPublisher
 from turnpoint.transform.bars import BarsProcessor
 from turnpoint.transform.continuity import Continuity, Partition
 from turnpoint.transform.faust_store import TableStore
-from turnpoint.transform.processing import InMessage, Outbox, TopicNames
+from turnpoint.transform.processing import TopicNames
 from turnpoint.transform.publisher import Publisher
 from turnpoint.transform.readings import CountsProcessor, ReadingsProcessor
 from turnpoint.transform.settings import TransformSettings
@@ -33,29 +33,6 @@ from turnpoint.web.aiohttp import problem_middleware
 from turnpoint.web.health import liveness, readiness
 
 log = get_logger(__name__)
-
-
-def _messages(events: list[EventT]) -> list[InMessage]:
-    return [
-        InMessage(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
-        for e in events
-    ]
-
-
-def _next_offsets(msgs: list[InMessage]) -> dict[int, int]:
-    """Input partition -> the offset after its last message in the batch (one input topic per agent)."""
-    out: dict[int, int] = {}
-    for m in msgs:
-        if m.offset >= out.get(m.partition, 0):
-            out[m.partition] = m.offset + 1
-    return out
-
-
-def _job_beat(out: Outbox, beats: JobBeats, topic: str, job: str, rows: int) -> None:
-    """Freshness of the agent (turnpoint.jobs.v1), published with the batch it describes."""
-    item = beats.beat(job, rows)
-    if item is not None:
-        out.add(topic, job, [item])
 
 
 def build_app(settings: TransformSettings) -> faust.App:
@@ -110,22 +87,8 @@ def build_app(settings: TransformSettings) -> faust.App:
     bars = BarsProcessor(opts, names)
     readings = ReadingsProcessor(opts, names, settings.tz)
     counts = CountsProcessor(names, opts.future_skew_days)
-    within = opts.batch_within_ms / 1000
-    beats = JobBeats()
 
-    async def publish(out: Outbox) -> None:
-        """Send every output record and wait until the broker acknowledged all of them."""
-        for name, records in out.records.items():
-            # topics this worker consumes itself (counts become readings) stay uncompressed: Faust's
-            # aiokafka consumer has no lz4 codec installed
-            target = changelog if name in inputs else publisher
-            for i, (key, value) in enumerate(records):
-                target.produce(name, key, value, headers=out.headers.get((name, i)))
-            metrics.RECORDS_OUT.labels(name).inc(len(records))
-        await publisher.flush()
-        await changelog.flush()
-        for reason, n in out.dead.items():
-            metrics.DEAD_LETTERS.labels(reason).inc(n)
+    publish = OutputPublisher(publisher, changelog, inputs)
 
     faust_internals.check(app, symbol_state)
     group_offsets = make_consumer(kafka, group, **{"client.id": f"{kafka.client_id}-transform-offsets"})
@@ -161,50 +124,22 @@ def build_app(settings: TransformSettings) -> faust.App:
     async def forget_offsets(sender: Any, revoked: Any, **kwargs: Any) -> None:
         continuity.forget()
 
-    async def run(stream: Any, agent: str, source: str, handle: Any, store: TableStore | None) -> None:
-        guard = continuity.guard(source)
-        async for events in stream.take_events(opts.batch_max, within=within):
-            guard.begin()
-            t0 = time.perf_counter()
-            msgs = await continuity.admit(source, _messages(events))
-            if not msgs:
-                guard.end()
-                continue
-            metrics.EVENTS_IN.labels(source).inc(len(msgs))
-            try:
-                out = handle(msgs)  # isolates bad records itself (dead letters); this is a last resort
-            except Exception:
-                # never let Faust commit the batch's offsets without its results: restart from the last commit
-                log.exception("processing a batch failed; exiting for a clean restart", agent=agent)
-                os._exit(70)
-            _job_beat(out, beats, names.jobs, f"transform.{agent}", len(msgs))
-            metrics.PROCESS_SECONDS.labels(agent).observe(time.perf_counter() - t0)
-            try:
-                await publish(out)
-                if store is not None:
-                    await store.write_changelog(changelog, _next_offsets(msgs))
-            except Exception:
-                # The broker refused our output after the producer's own retries. The in-memory state
-                # is now ahead of what was published: exit so the supervisor restarts us from the
-                # changelog and the last committed offsets (at-least-once, nothing lost).
-                log.exception("publishing a batch failed; exiting for a clean restart", agent=agent)
-                os._exit(70)
-            metrics.BATCH_SECONDS.labels(agent).observe(time.perf_counter() - t0)
-            guard.end()
+    loop = AgentLoop(continuity, publish, changelog, beats=JobBeats(), jobs_topic=names.jobs,
+                     batch_max=opts.batch_max, within=opts.batch_within_ms / 1000)
 
     @app.agent(bars_in, name="bars")
     async def bars_agent(stream: Any) -> None:
         store = stores[names.bars]
-        await run(stream, "bars", names.bars, lambda msgs: bars.process(msgs, store), store)
+        await loop.run(stream, "bars", names.bars, lambda msgs: bars.process(msgs, store), store)
 
     @app.agent(readings_in, name="readings")
     async def readings_agent(stream: Any) -> None:
         store = stores[names.readings]
-        await run(stream, "readings", names.readings, lambda msgs: readings.process(msgs, store), store)
+        await loop.run(stream, "readings", names.readings, lambda msgs: readings.process(msgs, store), store)
 
     @app.agent(counts_in, name="counts")
     async def counts_agent(stream: Any) -> None:
-        await run(stream, "counts", names.counts, counts.process, None)
+        await loop.run(stream, "counts", names.counts, counts.process, None)
 
     @app.timer(5.0)
     async def consumer_lag() -> None:
