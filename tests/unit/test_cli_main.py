@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -48,6 +49,24 @@ def test_batch_imports_no_service_and_no_client(tmp_path: object) -> None:
     assert "turnpoint.cli.batch" in loaded
     assert not {m for m in loaded if m.startswith(("turnpoint.cli.devstack", "turnpoint.cli.demo", "httpx",
                                                     "confluent_kafka", "turnpoint.core.settings", "faust"))}
+
+
+def test_help_imports_neither_numpy_nor_pydantic() -> None:
+    """`turnpoint --help` lists commands: no numeric or validation library is needed for that (start-up)."""
+    loaded = _modules_after("--help")
+    assert "turnpoint.cli.main" in loaded
+    assert not {m for m in loaded if m.split(".")[0] in ("numpy", "pydantic", "pydantic_core", "orjson")}
+
+
+def test_batch_run_does_not_build_the_pydantic_contracts(tmp_path: Path) -> None:
+    """A batch command checks rows with the row layer and `core.limits`; building the contracts' models
+    would cost ~0.1 CPU-s of start-up for nothing (bench/startup.py)."""
+    data = tmp_path / "r.csv"
+    data.write_text("series,ts,value\ns1,2024-01-01T00:00:00Z,1.5\n")
+    loaded = _modules_after("batch", "stats", "-i", str(data), "-o", str(tmp_path / "out.csv"))
+    assert (tmp_path / "out.csv").read_text().startswith("series,period,")
+    assert {"turnpoint.core.tables", "turnpoint.core.algorithms.bulk", "turnpoint.core.limits"} <= loaded
+    assert "turnpoint.core.contracts" not in loaded
 
 
 @pytest.mark.parametrize("words", [["dev", "status"], ["batch", "rebounds"], ["run"], ["ingest", "market"]])

@@ -9,70 +9,33 @@ Validation is strict at every boundary: unknown fields are rejected, timestamps 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+# The plain half (names, limits, checks) lives in `limits`, which needs no pydantic; re-exported here.
+from turnpoint.core.limits import CAMERA_MAX as CAMERA_MAX
+from turnpoint.core.limits import COUNT_SERIES as COUNT_SERIES
+from turnpoint.core.limits import GTYPES as GTYPES
+from turnpoint.core.limits import LABEL_MAX as LABEL_MAX
+from turnpoint.core.limits import MAX_DATE as MAX_DATE
+from turnpoint.core.limits import MAX_YEAR as MAX_YEAR
+from turnpoint.core.limits import MIN_DATE as MIN_DATE
+from turnpoint.core.limits import MIN_YEAR as MIN_YEAR
+from turnpoint.core.limits import PERIODS as PERIODS
+from turnpoint.core.limits import SERIES_MAX as SERIES_MAX
+from turnpoint.core.limits import SYMBOL_MAX as SYMBOL_MAX
+from turnpoint.core.limits import SYMBOL_PATTERN as SYMBOL_PATTERN
+from turnpoint.core.limits import UNIT_MAX as UNIT_MAX
+from turnpoint.core.limits import Direction as Direction
+from turnpoint.core.limits import GType as GType
+from turnpoint.core.limits import Interval as Interval
+from turnpoint.core.limits import Period as Period
+from turnpoint.core.limits import check_date as check_date
+from turnpoint.core.limits import check_instant as check_instant
+from turnpoint.core.limits import check_text as check_text
+
 SCHEMA_VERSION = 1
-
-GType = Literal["open", "high", "low", "close"]
-GTYPES: tuple[GType, ...] = ("open", "high", "low", "close")
-Period = Literal["day", "week", "month", "year", "month-weekday", "year-weekday"]
-PERIODS: tuple[Period, ...] = ("day", "week", "month", "year", "month-weekday", "year-weekday")
-Interval = Literal["day", "week", "month"]
-Direction = Literal["up", "down"]
-
-
-MIN_YEAR, MAX_YEAR = 1000, 2999
-"""Valid dates and instants lie in these years (SPEC section 2); anything outside is invalid input."""
-MIN_DATE, MAX_DATE = dt.date(MIN_YEAR, 1, 1), dt.date(MAX_YEAR, 12, 31)
-SERIES_MAX = 200
-"""A series name's longest length (SPEC section 2)."""
-COUNT_SERIES: tuple[str, ...] = ("people", "vehicle")
-"""A camera's counts become the readings ``<camera>/people`` and ``<camera>/vehicle``."""
-CAMERA_MAX = SERIES_MAX - 1 - max(map(len, COUNT_SERIES))
-"""A camera's longest name: its derived series must still be a valid series name (192)."""
-LABEL_MAX = 200
-"""Free text on input records (source, symbol names, markets, designations)."""
-UNIT_MAX = 64
-SYMBOL_MAX = 32
-SYMBOL_PATTERN = r"^[A-Za-z0-9._^=\-]+$"
-"""The symbol rule, with 1 to SYMBOL_MAX characters (`turnpoint.core.rows.is_symbol` is its fast form)."""
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def check_date(value: dt.date) -> dt.date:
-    """`value` if it lies in the years 1000-2999, else ValueError saying so."""
-    if not MIN_YEAR <= value.year <= MAX_YEAR:
-        msg = f"date {value.isoformat()} is outside the years {MIN_YEAR}-{MAX_YEAR}"
-        raise ValueError(msg)
-    return value
-
-
-def check_instant(value: dt.datetime) -> dt.datetime:
-    """`value` in UTC if it has an offset and lies in the years 1000-2999 (in UTC), else ValueError."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        msg = "timestamp has no UTC offset; send ISO-8601 with an offset or Z"
-        raise ValueError(msg)
-    try:
-        utc = value.astimezone(dt.UTC)
-    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 lies before the first representable instant
-        utc = None
-    if utc is None or not MIN_YEAR <= utc.year <= MAX_YEAR:
-        msg = f"timestamp {value.isoformat()} is outside the years {MIN_YEAR}-{MAX_YEAR} (UTC)"
-        raise ValueError(msg)
-    return utc
-
-
-def check_text(value: str) -> str:
-    """`value` if it holds no NUL or other control character (C0, DEL, C1), else ValueError."""
-    bad = _CONTROL.search(value)
-    if bad is not None:
-        msg = f"control character U+{ord(bad.group()):04X} at position {bad.start()} is not allowed"
-        raise ValueError(msg)
-    return value
-
 
 AwareDatetime = Annotated[dt.datetime, AfterValidator(check_instant)]
 """An instant with an offset in the years 1000-2999, normalised to UTC."""

@@ -14,7 +14,7 @@ import math
 import re
 from typing import Any
 
-from turnpoint.core.contracts import (
+from turnpoint.core.limits import (
     MAX_YEAR,
     MIN_YEAR,
     SERIES_MAX,

@@ -22,7 +22,7 @@ import numpy as np
 from turnpoint.core.algorithms.calendar import LocalDays, from_micros, period_keys
 from turnpoint.core.algorithms.moments import EMPTY, Summary, merge, std, summarize
 from turnpoint.core.algorithms.outliers import OutlierRule
-from turnpoint.core.contracts import PERIODS
+from turnpoint.core.limits import PERIODS
 
 _DAY_US = 86_400_000_000
 

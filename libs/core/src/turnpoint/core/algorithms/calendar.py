@@ -33,7 +33,7 @@ from turnpoint.core.algorithms.moments import EMPTY, Summary, merge, merge_all, 
 from turnpoint.core.algorithms.outliers import OutlierRule
 from turnpoint.core.algorithms.periods import iso_weekday, month_bounds, week_start, year_bounds
 from turnpoint.core.algorithms.records import OutlierRecord, RejectedReading, StatRecord
-from turnpoint.core.contracts import PERIODS
+from turnpoint.core.limits import PERIODS
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _US = dt.timedelta(microseconds=1)

@@ -36,7 +36,7 @@ from turnpoint.core.algorithms.zigzag import (
     empty_state,
     pct,
 )
-from turnpoint.core.contracts import GTYPES, GType
+from turnpoint.core.limits import GTYPES, GType
 
 BarTuple = tuple[dt.date, float, float, float, float, float]
 """``(date, open, high, low, close, volume)``: the input of :meth:`SymbolRebounds.apply`."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal, TypedDict
 
-from turnpoint.core.contracts import Direction, GType, Interval, Period
+from turnpoint.core.limits import Direction, GType, Interval, Period
 
 
 class LegRecord(TypedDict):
