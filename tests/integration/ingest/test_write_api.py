@@ -165,3 +165,46 @@ def test_operations_have_readable_ids_for_generated_clients(api) -> None:
     ids = {op["operationId"] for path in doc["paths"].values() for op in path.values() if "operationId" in op}
     assert {"post_readings", "post_counts", "post_bars"} <= ids, ids
     assert all(i.isidentifier() and "v1" not in i for i in ids), ids
+
+
+def _requests(route: str, status: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("turnpoint_ingest_http_requests_total", {"route": route, "status": status}) or 0.0
+
+
+def _latencies(route: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("turnpoint_ingest_http_seconds_count", {"route": route}) or 0.0
+
+
+def test_every_answer_is_counted_by_route_and_status_auth_failures_included(api) -> None:
+    client, tokens, _s, _ = api
+    cases = [("/v1/counts", None, COUNT, "401"), ("/v1/counts", "tp_nope", COUNT, "401"),
+             ("/v1/bars", tokens["cctv"], {}, "403"), ("/v1/counts", tokens["cctv"], {**COUNT, "people": -1}, "422"),
+             ("/v1/counts", tokens["cctv"], COUNT, "202")]
+    for route, token, body, status in cases:
+        before, timed = _requests(route, status), _latencies(route)
+        r = client.post(route, json=body, headers=_auth(token) if token else {})
+        assert str(r.status_code) == status, r.text
+        assert _requests(route, status) == before + 1, (route, status)
+        assert _latencies(route) == timed + 1, route
+
+
+def test_a_missing_token_is_401_before_the_body_is_read(api) -> None:
+    client, _t, _s, _ = api
+    r = client.post("/v1/readings", content=b"x" * (128 * 1024), headers={"Authorization": "Basic abc"})
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    assert r.json()["detail"].startswith("send `Authorization: Bearer <token>`")
+
+
+def test_openapi_declares_the_bearer_scheme_on_every_write_route(api) -> None:
+    client, *_ = api
+    doc = client.get("/openapi.json").json()
+    schemes = doc["components"]["securitySchemes"]
+    assert [s["scheme"] for s in schemes.values()] == ["bearer"]
+    name = next(iter(schemes))
+    for route in ("/v1/counts", "/v1/readings", "/v1/bars"):
+        assert doc["paths"][route]["post"]["security"] == [{name: []}], route
+    assert "security" not in doc["paths"]["/healthz"]["get"]

@@ -8,6 +8,9 @@ token), 403 (scope), 413 (body too large, too many records, a record too large f
 progress), 503 with Retry-After (Kafka did not acknowledge, or PostgreSQL did not answer within
 `db_timeout_seconds`; retry, with the same Idempotency-Key). Expired idempotency keys are purged every
 `idempotency_purge_seconds`.
+
+Every write route takes the same `Annotated` dependencies (`write_api.deps`): `Meter` counts each answer by
+route and status (401/403 included), `Caller` is the token verified for the route's scope.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -35,7 +37,8 @@ from turnpoint.core.topics import TopicSpec
 from turnpoint.ingest import metrics
 from turnpoint.ingest.acks import publish_and_wait
 from turnpoint.ingest.errors import DeliveryFailed
-from turnpoint.ingest.tokens import TokenCache, TokenInfo
+from turnpoint.ingest.tokens import TokenCache
+from turnpoint.ingest.write_api.deps import Authorizer, Caller, Meter
 from turnpoint.ingest.write_api.idempotency import IdempotencyStore
 from turnpoint.ingest.write_api.plan import plan_messages
 from turnpoint.ingest.write_api.problems import Problem
@@ -105,15 +108,6 @@ def parse_records(body: bytes, model: type[BaseModel], max_items: int) -> list[d
     return [r.model_dump(mode="json") for r in records]
 
 
-def bearer(request: Request) -> str:
-    auth = request.headers.get("authorization", "")
-    scheme, _, token = auth.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Problem(401, "Unauthorized", "send `Authorization: Bearer <token>`; create a token with "
-                      "`turnpoint ingest token create NAME --scope ...`", {"WWW-Authenticate": "Bearer"})
-    return token.strip()
-
-
 def _db_unavailable(exc: BaseException) -> Problem:
     log.warning("database unavailable", error=f"{type(exc).__name__}: {exc}")
     return Problem(503, "Database unavailable", "PostgreSQL (tokens, idempotency keys) did not answer; nothing was "
@@ -179,82 +173,58 @@ def build_app(settings: IngestSettings, service: IngestService | None = None) ->
     app.state.idempotency = idem
 
     install_problems(app, "ingest", invalid_title="Invalid request")
+    app.state.authorizer = Authorizer(tokens, {path: scope for path, (_spec, scope) in ROUTES.items()}, db_errors,
+                                      _db_unavailable)
 
-    async def authorize(request: Request, scope: str) -> TokenInfo:
-        token = bearer(request)
-        try:
-            info = await tokens.verify(token)
-        except db_errors as exc:
-            raise _db_unavailable(exc) from None
-        if info is None:
-            raise Problem(401, "Unauthorized", "the token is unknown or revoked", {"WWW-Authenticate": "Bearer"})
-        if info.expired():
-            raise Problem(401, "Token expired", info.expired_detail(),
-                          {"WWW-Authenticate": 'Bearer error="invalid_token", error_description="token expired"'})
-        if scope not in info.scopes:
-            raise Problem(403, "Forbidden", f"the token {info.name!r} lacks the scope {scope!r}")
-        return info
-
-    async def ingest(request: Request, path: str) -> Response:
-        spec, scope = ROUTES[path]
-        started = time.perf_counter()
-        status = 500
-        try:
-            info = await authorize(request, scope)
-            body = await read_limited(request, cfg.max_body_bytes)
-            records = parse_records(body, spec.item, cfg.max_batch_items)
-            # every message is encoded and sized before the first produce: all or nothing
-            messages = plan_messages(records, spec.key_field, cfg.batch_size, cfg.max_message_bytes)
-            key = request.headers.get("idempotency-key")
-            if key is not None:
-                digest = hashlib.sha256(path.encode() + b"\0" + body).hexdigest()
-                try:
-                    stored = await idem.begin(info.id, key, digest)
-                except db_errors as exc:
-                    raise _db_unavailable(exc) from None
-                if stored is not None:
-                    status = stored[0]
-                    return Response(orjson.dumps(stored[1]), status_code=stored[0], media_type="application/json",
-                                    headers={"Idempotent-Replayed": "true"})
-            topic = svc.publisher.topic(spec)
+    async def ingest(request: Request, meter: Meter, info: Caller) -> Response:
+        """Publish the records of one request; `meter` counts the answer, `info` holds the route's scope."""
+        path = meter.route
+        spec, _scope = ROUTES[path]
+        body = await read_limited(request, cfg.max_body_bytes)
+        records = parse_records(body, spec.item, cfg.max_batch_items)
+        # every message is encoded and sized before the first produce: all or nothing
+        messages = plan_messages(records, spec.key_field, cfg.batch_size, cfg.max_message_bytes)
+        key = request.headers.get("idempotency-key")
+        if key is not None:
+            digest = hashlib.sha256(path.encode() + b"\0" + body).hexdigest()
             try:
-                sent = await publish_and_wait(svc.publisher, topic, messages, cfg.ack_timeout_seconds)
-            except DeliveryFailed as exc:
-                if key is not None:
-                    try:
-                        await idem.release(info.id, key)
-                    except db_errors as db_exc:  # the reservation goes stale and a retry takes it over
-                        log.warning("idempotency key not released", error=str(db_exc))
-                log.warning("publish failed", topic=topic, error=str(exc))
-                raise Problem(503, "Kafka unavailable", f"{exc}; nothing is guaranteed published: retry the "
-                              "request (with the same Idempotency-Key)", {"Retry-After": "5"}) from None
-            answer = {"accepted": len(records), "messages": sent, "topic": spec.name,
-                      "keys": len({m.key for m in messages})}
+                stored = await idem.begin(info.id, key, digest)
+            except db_errors as exc:
+                raise _db_unavailable(exc) from None
+            if stored is not None:
+                meter.status = stored[0]
+                return Response(orjson.dumps(stored[1]), status_code=stored[0], media_type="application/json",
+                                headers={"Idempotent-Replayed": "true"})
+        topic = svc.publisher.topic(spec)
+        try:
+            sent = await publish_and_wait(svc.publisher, topic, messages, cfg.ack_timeout_seconds)
+        except DeliveryFailed as exc:
             if key is not None:
-                answer["idempotency_key"] = key
                 try:
-                    await idem.complete(info.id, key, 202, answer)
-                except db_errors as exc:  # published: answer 202; a retry with the key republishes (same keys)
-                    log.warning("idempotency answer not stored", error=str(exc))
-            metrics.RECORDS.labels("http", spec.name).inc(len(records))
-            _job_beat(svc.publisher, beats, f"ingest.http.{info.name}", len(records))
-            status = 202
-            return Response(orjson.dumps(answer), status_code=202, media_type="application/json")
-        except Problem as p:
-            status = p.status
-            raise
-        finally:
-            metrics.HTTP_REQUESTS.labels(path, str(status)).inc()
-            metrics.HTTP_LATENCY.labels(path).observe(time.perf_counter() - started)
+                    await idem.release(info.id, key)
+                except db_errors as db_exc:  # the reservation goes stale and a retry takes it over
+                    log.warning("idempotency key not released", error=str(db_exc))
+            log.warning("publish failed", topic=topic, error=str(exc))
+            raise Problem(503, "Kafka unavailable", f"{exc}; nothing is guaranteed published: retry the "
+                          "request (with the same Idempotency-Key)", {"Retry-After": "5"}) from None
+        answer = {"accepted": len(records), "messages": sent, "topic": spec.name,
+                  "keys": len({m.key for m in messages})}
+        if key is not None:
+            answer["idempotency_key"] = key
+            try:
+                await idem.complete(info.id, key, 202, answer)
+            except db_errors as exc:  # published: answer 202; a retry with the key republishes (same keys)
+                log.warning("idempotency answer not stored", error=str(exc))
+        metrics.RECORDS.labels("http", spec.name).inc(len(records))
+        _job_beat(svc.publisher, beats, f"ingest.http.{info.name}", len(records))
+        meter.status = 202
+        return Response(orjson.dumps(answer), status_code=202, media_type="application/json")
 
-    for route in ROUTES:
-        async def handler(request: Request, _route: str = route) -> Response:
-            return await ingest(request, _route)
-
+    for route, (spec, _scope) in ROUTES.items():
         # a generated client gets post_readings, post_counts, post_bars (not FastAPI's path-derived ids)
-        app.add_api_route(route, handler, methods=["POST"], status_code=202, name=route,
+        app.add_api_route(route, ingest, methods=["POST"], status_code=202, name=route,
                           operation_id=f"post_{route.rstrip('/').rsplit('/', 1)[-1].replace('-', '_')}",
-                          summary=f"Publish {ROUTES[route][0].item.__name__} records to {ROUTES[route][0].name}")
+                          summary=f"Publish {spec.item.__name__} records to {spec.name}")
 
     async def ready(_request: Request) -> tuple[bool, dict[str, Any]]:
         """Kafka's delivery pollers run and PostgreSQL (tokens, idempotency keys) answers within its timeout."""
