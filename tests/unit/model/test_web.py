@@ -21,9 +21,10 @@ from turnpoint.model.training import ANOMALY_MODEL, FORECAST_MODEL, Trained
 CLOSES = [100 + i * 0.5 + (i % 3) for i in range(25)]
 
 
-def _service(registry: Path, tmp: Path) -> tuple[Service, MemorySink]:
+def _service(registry: Path, tmp: Path, **config: object) -> tuple[Service, MemorySink]:
     memory = MemorySink()
-    settings = ModelSettings(model=ModelConfig(registry_dir=registry, log_dir=tmp / "logs", reload_interval_s=0.05))
+    settings = ModelSettings(model=ModelConfig(registry_dir=registry, log_dir=tmp / "logs", reload_interval_s=0.05,
+                                               **config))  # type: ignore[arg-type]
     service = bootstrap(settings, kafka=False, extra_sinks=[memory])
     service.start()
     return service, memory
@@ -201,3 +202,36 @@ def test_operations_have_readable_ids_for_generated_clients(served) -> None:
     ids = {op["operationId"] for path in doc["paths"].values() for op in path.values() if "operationId" in op}
     assert {"predict_forecast", "predict_anomaly", "list_models", "reload_models"} <= ids, ids
     assert all(i.isidentifier() and "v1" not in i for i in ids), ids
+
+
+def _problems(status: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("turnpoint_model_http_errors_total", {"status": status}) or 0.0
+
+
+def test_more_items_than_the_limit_are_413_naming_the_setting_and_every_problem_is_counted(
+        registry: Path, tmp_path: Path) -> None:
+    service, memory = _service(registry, tmp_path, http_max_items=2)
+    try:
+        client = TestClient(service.app)
+        before = {s: _problems(s) for s in ("413", "422")}
+        r = client.post("/v1/predict/anomaly", json={"items": [{"values": [1.0] * 40}] * 3})
+        assert r.status_code == 413 and r.headers["content-type"] == "application/problem+json"
+        assert r.json()["title"] == "Too many items" and "TURNPOINT_MODEL__HTTP_MAX_ITEMS" in r.json()["detail"]
+        r = client.post("/v1/predict/anomaly", content=b"[", headers={"content-type": "application/json"})
+        assert r.status_code == 422 and r.json()["title"] == "Invalid request body"
+        assert {s: _problems(s) - before[s] for s in before} == {"413": 1, "422": 1}
+        assert client.post("/v1/predict/forecast", json={"items": [{"closes": CLOSES}] * 2}).status_code == 200
+        assert memory.docs and all(d["turnpoint"]["source"] == "http" for d in memory.docs)
+    finally:
+        service.close()
+
+
+def test_a_traceparent_names_the_trace_of_every_item_and_without_one_each_request_gets_its_own(served) -> None:
+    client, _s, _m = served
+    body = {"items": [{"closes": CLOSES}] * 2}
+    traced = client.post("/v1/predict/forecast", json=body, headers={"traceparent": f"00-{'12' * 16}-{'34' * 8}-01"})
+    assert [it["trace_id"] for it in traced.json()["items"]] == ["12" * 16] * 2
+    a, b = (client.post("/v1/predict/forecast", json=body).json()["items"] for _ in range(2))
+    assert a[0]["trace_id"] == a[1]["trace_id"] != b[0]["trace_id"]

@@ -7,6 +7,7 @@
     GET  /healthz (liveness), GET /readyz (readiness: the stream worker runs), GET /metrics
 
 Errors are problem+json (RFC 9457). Bodies are parsed and validated by pydantic-core straight from bytes.
+Routes get the predictor, the caller's trace and the validated body as `Annotated` aliases (`model.deps`).
 """
 
 from __future__ import annotations
@@ -16,18 +17,19 @@ from typing import Annotated, Any
 
 import numpy as np
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from fastapi_offline import FastAPIOffline  # Swagger UI and ReDoc served locally (no CDN)
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from turnpoint.core.same_origin import SameOriginPages
 from turnpoint.model import ecs, metrics
+from turnpoint.model.deps import Pred, Trace, body
 from turnpoint.model.errors import InvalidInput, ModelUnavailable
 from turnpoint.model.predictor import BatchResult, Predictor
 from turnpoint.web.fastapi import health_router, install_problems
-from turnpoint.web.problems import PROBLEM_JSON, FieldError, ProblemError, field_errors
+from turnpoint.web.problems import PROBLEM_JSON, FieldError, ProblemError
 
 PROBLEM = PROBLEM_JSON
 INLINE_ITEMS = 64  # larger batches run on the thread pool so the event loop keeps serving small requests
@@ -57,6 +59,10 @@ class ForecastRequest(BaseModel):
 class AnomalyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     items: list[AnomalyItem] = Field(min_length=1)
+
+
+ForecastBody = Annotated[ForecastRequest, Depends(body(ForecastRequest))]
+AnomalyBody = Annotated[AnomalyRequest, Depends(body(AnomalyRequest))]
 
 
 def _count(status: int) -> None:
@@ -103,31 +109,18 @@ def create_app(predictor: Predictor, health: Callable[[], tuple[bool, dict[str, 
     app = FastAPIOffline(title="turnpoint model service", version=ecs.service_version(),
                   description="On-demand inference with the registry's ONNX models; every inference is logged (ECS).")
 
+    app.state.predictor = predictor
+    app.state.max_items = max_items
     install_problems(app, "model", on_problem=_count, invalid_title="Invalid request body",
                      translate={InvalidInput: _invalid, ModelUnavailable: _unavailable})
 
-    async def _parse(request: Request, model: type[BaseModel]) -> Any:
-        body = await request.body()
-        try:
-            parsed: Any = model.model_validate_json(body)  # every request model has `items`
-        except ValidationError as exc:
-            errors = field_errors(exc.errors())
-            msg = f"{errors[0]['field'] if errors[0]['field'] != 'request' else 'body'}: {errors[0]['message']}"
-            raise ProblemError(422, "Invalid request body", msg, errors=errors) from None
-        if len(parsed.items) > max_items:
-            msg = f"{len(parsed.items)} items in one request; send at most {max_items} (TURNPOINT_MODEL__HTTP_MAX_ITEMS)"
-            raise ProblemError(413, "Too many items", msg)
-        return parsed
-
     @app.post("/v1/predict/forecast", openapi_extra=_body_schema(ForecastRequest), operation_id="predict_forecast",
               summary="Forecast the next closes of each window")
-    async def predict_forecast(request: Request) -> Response:
-        req: ForecastRequest = await _parse(request, ForecastRequest)
+    async def predict_forecast(predictor: Pred, trace: Trace, req: ForecastBody) -> Response:
         model = predictor.store.require("forecast")
         targets = [it.target for it in req.items]
         asofs = [ecs.iso(it.asof) if it.asof else "" for it in req.items]
         closes = _matrix([it.closes for it in req.items], model.width, "closes")
-        trace = ecs.trace_from_traceparent(request.headers.get("traceparent")) or ecs.new_trace_id()
         args = (targets, [a or None for a in asofs], closes)
 
         def run() -> BatchResult:
@@ -138,13 +131,11 @@ def create_app(predictor: Predictor, health: Callable[[], tuple[bool, dict[str, 
 
     @app.post("/v1/predict/anomaly", openapi_extra=_body_schema(AnomalyRequest), operation_id="predict_anomaly",
               summary="Score the last reading of each window")
-    async def predict_anomaly(request: Request) -> Response:
-        req: AnomalyRequest = await _parse(request, AnomalyRequest)
+    async def predict_anomaly(predictor: Pred, trace: Trace, req: AnomalyBody) -> Response:
         model = predictor.store.require("anomaly")
         targets = [it.target for it in req.items]
         asofs = [ecs.iso(it.asof) if it.asof else "" for it in req.items]
         values = _matrix([it.values for it in req.items], model.width, "values")
-        trace = ecs.trace_from_traceparent(request.headers.get("traceparent")) or ecs.new_trace_id()
 
         def run() -> BatchResult:
             return predictor.score(targets, [a or None for a in asofs], values, source="http",
@@ -154,7 +145,7 @@ def create_app(predictor: Predictor, health: Callable[[], tuple[bool, dict[str, 
         return _json(_items(result, targets, asofs, "step_errors"))
 
     @app.get("/v1/models", summary="Served models, versions and backtest summaries", operation_id="list_models")
-    async def models() -> Response:
+    async def models(predictor: Pred) -> Response:
         out = predictor.store.status()
         for kind, info in out.items():
             m = predictor.store.get(kind)
@@ -165,7 +156,7 @@ def create_app(predictor: Predictor, health: Callable[[], tuple[bool, dict[str, 
         return _json(out)
 
     @app.post("/v1/models/reload", summary="Load newer registry versions now", operation_id="reload_models")
-    async def reload() -> Response:
+    async def reload(predictor: Pred) -> Response:
         changed = await run_in_threadpool(predictor.store.refresh)
         return _json({"reloaded": changed, "models": predictor.store.status()})
 
