@@ -242,3 +242,31 @@ def test_a_batch_of_forecasts_marks_model_forecast_fresh_on_the_jobs_topic(model
     worker.step()
     jobs = [j for t, _k, v in producer.sent if t == T.jobs for j in decode_items(JobInfo, v)]
     assert [(j.job, j.rows, j.status) for j in jobs] == [("model.forecast", 1, "ok")]
+
+
+def test_a_bar_or_reading_after_the_clock_plus_the_skew_is_a_dead_letter_and_never_scored(
+    model_registry: Path,
+) -> None:
+    import orjson
+    from turnpoint.core.skew import FutureSkew
+
+    now = dt.datetime.combine(DAYS[45], dt.time(12), dt.UTC)
+    worker, consumer, producer, _ = _worker(model_registry)
+    worker.skew = FutureSkew(1.0, lambda: now)
+    far = {**_bar(40), "start": "2100-01-01", "end": "2100-01-01"}
+    consumer.append(T.prices, b"AAA", encode_items([*(_bar(i) for i in range(40)), far]))
+    ts = [now - dt.timedelta(minutes=5), now + dt.timedelta(days=365), now]
+    consumer.append(T.readings, b"s", encode_items([{"series": "s", "ts": t.isoformat(), "value": 1.0} for t in ts]))
+    worker.step()
+    # the forecast is as of the last real bar, not of 2100; the reading a year ahead is in no window
+    assert [(p.target, p.asof.date()) for p in producer.predictions() if p.kind == "forecast"] == [("AAA", DAYS[39])]
+    assert worker.bars["AAA"].times[-1] == DAYS[39].isoformat()
+    assert [dt.datetime.fromisoformat(t) for t in worker.readings["s"].times] == [ts[0], ts[2]]
+    dead = sorted(_dead_letters(producer), key=lambda d: d["source_topic"])
+    assert [(d["reason"], d["source_topic"], d["offset"], d["detail"][:7]) for d in dead] == [
+        ("future", T.prices, 0, "item 40"), ("future", T.readings, 0, "item 1:")]
+    assert orjson.loads(dead[0]["payload"]) == far  # the one item, not its message of 41 bars
+    # the next real bar is new, not older than a pinned 2100: it is forecast
+    consumer.append(T.prices, b"AAA", encode_items([_bar(40)]))
+    worker.step()
+    assert [p.asof.date() for p in producer.predictions() if p.kind == "forecast"][-1] == DAYS[40]

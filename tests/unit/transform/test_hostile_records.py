@@ -15,6 +15,7 @@ import pytest
 from turnpoint.core.algorithms import SymbolRebounds
 from turnpoint.core.dates import trading_days
 from turnpoint.core.produce import ENVELOPE_MAX_BYTES
+from turnpoint.core.skew import FutureSkew
 from turnpoint.transform.bars import BarsProcessor
 from turnpoint.transform.processing import DictStore, InMessage, Outbox, TopicNames
 from turnpoint.transform.readings import CountsProcessor, ReadingsProcessor
@@ -27,6 +28,9 @@ NOW = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
 
 def clock() -> dt.datetime:
     return NOW
+
+
+SKEW = FutureSkew(1.0, clock)
 
 
 def _msg(topic: str, key: str, items: list[dict[str, Any]], offset: int) -> InMessage:
@@ -69,10 +73,10 @@ def _prices(out: Outbox) -> set[tuple[str, str, str]]:
 ])
 def test_a_bar_from_the_future_is_dead_lettered_and_the_batch_goes_on(day: str, reason: str) -> None:
     good = _good_batch(["AAA", "BBB", "CCC"])
-    alone = BarsProcessor(TransformOptions(), NAMES, clock).process(good, DictStore())
+    alone = BarsProcessor(TransformOptions(), NAMES, SKEW).process(good, DictStore())
     poison = _msg(BARS, "BBB", [{**_bar("BBB", DAYS[-1]), "date": day}], 10_000)
     store = DictStore()
-    processor = BarsProcessor(TransformOptions(), NAMES, clock)
+    processor = BarsProcessor(TransformOptions(), NAMES, SKEW)
     out = processor.process([*good[:60], poison, *good[60:]], store)
     assert _prices(out) == _prices(alone)  # 9999-12-31 raised "year 10000 is out of range" for all of them
     assert _dead(out, "t.turnpoint.dlq.bars.v1") == [(reason, 10_000)]
@@ -95,10 +99,10 @@ def test_a_bar_that_raises_is_dead_lettered_alone_and_its_symbols_other_bars_flo
 
     monkeypatch.setattr(SymbolRebounds, "apply", apply)
     good = _good_batch(["AAA", "BBB"])
-    alone = BarsProcessor(TransformOptions(), NAMES, clock).process(good[1::2], DictStore())  # BBB alone
+    alone = BarsProcessor(TransformOptions(), NAMES, SKEW).process(good[1::2], DictStore())  # BBB alone
     poison = _msg(BARS, "BBB", [_bar("BBB", DAYS[10], 13.13)], 10_000)
     # mixed into BBB's rows: BBB's batch takes the row path (a revision), which raises
-    out = BarsProcessor(TransformOptions(), NAMES, clock).process([*good, poison], DictStore())
+    out = BarsProcessor(TransformOptions(), NAMES, SKEW).process([*good, poison], DictStore())
     assert _dead(out, "t.turnpoint.dlq.bars.v1") == [("processing-failed", 10_000)]
     assert {p for p in _prices(out) if p[0] == "BBB"} == _prices(alone)
     assert {p for p in _prices(out) if p[0] == "AAA"}  # the other symbol is untouched
@@ -109,7 +113,7 @@ def test_a_bar_that_raises_is_dead_lettered_alone_and_its_symbols_other_bars_flo
 
 
 def test_a_reading_from_the_future_does_not_move_the_lateness_horizon() -> None:
-    p = ReadingsProcessor(TransformOptions(lateness_days=1), NAMES, "UTC", clock)
+    p = ReadingsProcessor(TransformOptions(lateness_days=1), NAMES, "UTC", SKEW)
     store = DictStore()
     ahead = NOW + dt.timedelta(days=365)
     msgs = [_msg(READINGS, "s", [{"series": "s", "ts": ahead.isoformat(), "value": 1.0}], 0)]
@@ -124,13 +128,13 @@ def test_a_reading_from_the_future_does_not_move_the_lateness_horizon() -> None:
 
 def test_readings_and_counts_whose_key_is_not_their_series_or_camera_are_dead_lettered() -> None:
     ts = (NOW - dt.timedelta(hours=1)).isoformat()
-    out = ReadingsProcessor(TransformOptions(), NAMES, "UTC", clock).process([
+    out = ReadingsProcessor(TransformOptions(), NAMES, "UTC", SKEW).process([
         _msg(READINGS, "s", [{"series": "s", "ts": ts, "value": 1.0}], 0),
         _msg(READINGS, "s", [{"series": "other", "ts": ts, "value": 2.0}], 1),
     ], DictStore())
     assert _dead(out, "t.turnpoint.dlq.readings.v1") == [("key-mismatch", 1)]
     count = {"period_start": ts, "period_end": NOW.isoformat(), "people": 1, "vehicle": 2}
-    out = CountsProcessor(NAMES, clock=clock).process([
+    out = CountsProcessor(NAMES, SKEW).process([
         _msg(COUNTS, "cam1", [{"camera": "cam1", **count}], 0),
         _msg(COUNTS, "cam1", [{"camera": "cam2", **count}], 1),
         _msg(COUNTS, "cam1", [{"camera": "cam1", **count, "period_start": "2100-01-01T00:00:00Z",
@@ -146,7 +150,7 @@ def test_thirty_thousand_daily_bars_of_one_symbol_flow_in_messages_that_fit() ->
     bars = [_bar("LONG", d, c) for d, c in zip(days, closes, strict=True)]
     msgs = [_msg(BARS, "LONG", bars[i:i + 500], i // 500) for i in range(0, len(bars), 500)]
     later = dt.datetime(2040, 1, 1, tzinfo=dt.UTC)  # 30,000 trading days from 1920 end in 2034
-    out = BarsProcessor(TransformOptions(), NAMES, lambda: later).process(msgs, DictStore())
+    out = BarsProcessor(TransformOptions(), NAMES, FutureSkew(1.0, lambda: later)).process(msgs, DictStore())
     sizes = [len(v) for records in out.records.values() for _k, v in records]
     assert max(sizes) <= ENVELOPE_MAX_BYTES
     assert len(out.records["t.turnpoint.legs.v1"]) > 1  # the legs alone were over 8 MB in one message

@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from turnpoint.core.skew import FutureSkew
+
 ENV_PREFIX = "TURNPOINT_"
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", ""}
 
@@ -76,6 +78,10 @@ class TurnpointSettings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="log level")
     log_format: Literal["json", "console"] = Field(default="json", description="json (ECS) or console")
     host: str = Field(default="127.0.0.1", description="address HTTP endpoints bind to (0.0.0.0 in containers)")
+    future_skew_days: float = Field(
+        default=1.0, ge=0,
+        description="an event later than the clock plus this many days is dead-lettered (future): transform, loader, model",
+    )
 
     @field_validator("tz")
     @classmethod
@@ -99,6 +105,10 @@ class TurnpointSettings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.tz)
+
+    def future_skew(self) -> FutureSkew:
+        """SPEC 2's clock rule with this deployment's skew, on the system clock."""
+        return FutureSkew(self.future_skew_days)
 
     def dsn(self) -> str:
         """The database URL, secret included: pass it to drivers, never to logs."""

@@ -28,6 +28,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from turnpoint.core.checkpoint import Checkpoint, CommitFailed
 from turnpoint.core.deadletter import DeadLetters
 from turnpoint.core.observability import get_logger
+from turnpoint.core.skew import FutureSkew
 from turnpoint.loader import metrics
 from turnpoint.loader.batch import Batch, Message, Rejected
 from turnpoint.loader.errors import DatabaseUnavailable
@@ -71,6 +72,7 @@ class Loader:
         flush_interval_s: float,
         retry_initial_s: float,
         retry_max_s: float,
+        skew: FutureSkew | None = None,
     ) -> None:
         self._consumer = consumer
         self._producer = producer
@@ -79,12 +81,13 @@ class Loader:
         self._tables_by_topic = {t.topic.name: t for t in tables}
         self._topics = [topic_prefix + t.topic.name for t in tables]
         self._dlq = dead_letter_topic
+        self._skew = skew  # SPEC 2's clock rule on readings and prices (None: none)
         self._dead = DeadLetters(producer, SERVICE)
         self._batch_size = batch_size
         self._flush_interval = flush_interval_s
         self._retry_initial = retry_initial_s
         self._retry_max = retry_max_s
-        self._batch = Batch(self._tables_by_topic)
+        self._batch = Batch(self._tables_by_topic, self._skew)
         self._inflight: _InFlight | None = None
         self._retry_error: DatabaseUnavailable | None = None  # set while self._batch must be retried
         self._writer: ThreadPoolExecutor | None = None
@@ -130,7 +133,7 @@ class Loader:
                 self._settle_on_stop()
             finally:
                 self._writer.shutdown(wait=True)
-                self._batch = Batch(self._tables_by_topic)
+                self._batch = Batch(self._tables_by_topic, self._skew)
                 try:
                     self._consumer.close()
                 finally:
@@ -203,7 +206,7 @@ class Loader:
             if not self._batch.messages:
                 return
         assert self._writer is not None
-        batch, self._batch = self._batch, Batch(self._tables_by_topic)
+        batch, self._batch = self._batch, Batch(self._tables_by_topic, self._skew)
         self._inflight = _InFlight(batch, self._writer.submit(self._write, batch), time.perf_counter())
 
     @property
@@ -255,7 +258,7 @@ class Loader:
             break
         self._retry_error = None
         self._resume()
-        self._batch = Batch(self._tables_by_topic)
+        self._batch = Batch(self._tables_by_topic, self._skew)
         self._done(batch, written, rejected, time.perf_counter() - started, attempts=attempt)
         return True
 

@@ -45,13 +45,18 @@ class TableSpec:
     newer_only: str | None = None
     # Whether the sink may try a plain COPY first (pointless for small tables that are always updated).
     direct_copy: bool = True
+    # The column holding the event's time (a date or timestamptz) where input may come from outside the
+    # pipeline: a value after the clock plus the allowed skew is a dead letter `future` (SPEC 2).
+    event_time: str | None = None
     key_index: tuple[int, ...] = field(init=False)
+    event_index: int | None = field(init=False)
     key_of: Callable[[Row], tuple[Any, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
         index = tuple(names.index(k) for k in self.key)
         object.__setattr__(self, "key_index", index)
+        object.__setattr__(self, "event_index", None if self.event_time is None else names.index(self.event_time))
         # the key tuple of a row, in C (itemgetter of one index returns the bare value: wrap it)
         getter = operator.itemgetter(*index)
         object.__setattr__(self, "key_of", getter if len(index) > 1 else lambda row: (getter(row),))
@@ -270,7 +275,7 @@ PRICE = TableSpec(
     "price", topics.PRICES,
     _cols("symbol:text", "interval:text", "start:date", "end:date", "open:float8", "high:float8", "low:float8",
           "close:float8", "volume:float8", "bars:int4"),
-    ("symbol", "interval", "start"), _fast_price, derived=((LATEST_BAR, latest_daily_bars),),
+    ("symbol", "interval", "start"), _fast_price, derived=((LATEST_BAR, latest_daily_bars),), event_time="start",
 )
 REBOUND_LEG = TableSpec(
     "rebound_leg", topics.LEGS,
@@ -314,7 +319,7 @@ OUTLIER = TableSpec(
 READING = TableSpec(
     "reading", topics.READINGS,
     _cols("series:text", "ts:timestamptz", "value:float8", "unit:text"),
-    ("series", "ts"), _reading,
+    ("series", "ts"), _reading, event_time="ts",
 )
 PREDICTION = TableSpec(
     "prediction", topics.PREDICTIONS,

@@ -108,7 +108,7 @@ def bootstrap(settings: ModelSettings, *, extra_sinks: list[Sink] | None = None,
         consumer = make_consumer(settings.kafka, topics.MODEL_GROUP.group_id)
         service.worker = StreamWorker(
             consumer, producer, predictor, Topics.with_prefix(prefix), batch_max=cfg.batch_max,
-            poll_timeout=cfg.poll_timeout_s, service=settings.service_name,
+            poll_timeout=cfg.poll_timeout_s, service=settings.service_name, skew=settings.future_skew(),
         )
     service.app = create_app(predictor, service.health, max_items=cfg.http_max_items)
     return service

@@ -4,7 +4,9 @@ At-least-once: a batch's offsets are committed only after its predictions (and i
 were delivered. Feature windows live in memory; after a restart or a rebalance each newly assigned
 partition is re-read from `warmup_messages` before its committed offset to rebuild them without
 publishing again. Bad records go to `turnpoint.dlq.predictions.v1` with reason and position; a record
-that raises anything is dead-lettered alone (`processing-failed`) and the rest of its batch goes on.
+that raises anything is dead-lettered alone (`processing-failed`) and the rest of its batch goes on. A bar
+or reading after the clock plus the allowed skew (SPEC 2) is a dead letter `future` (that item alone): it
+neither enters a window nor is scored.
 The commit order (producer flushed, then offsets committed) is `turnpoint.core.checkpoint.Checkpoint`'s.
 """
 
@@ -18,6 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
 
 from turnpoint.core import topics
@@ -29,6 +32,7 @@ from turnpoint.core.freshness import JobBeats
 from turnpoint.core.observability import get_logger
 from turnpoint.core.produce import envelopes, produce
 from turnpoint.core.serde import raw_items, validate_item
+from turnpoint.core.skew import FUTURE, Bound, FutureSkew
 from turnpoint.model import ecs, metrics
 from turnpoint.model.errors import ModelUnavailable
 from turnpoint.model.predictor import BatchResult, Predictor
@@ -77,6 +81,7 @@ class StreamWorker:
     flush_timeout: float = 30.0
     warmup_messages: int = 2000
     service: str = "turnpoint-model"
+    skew: FutureSkew = field(default_factory=FutureSkew)
     bars: dict[str, History[str]] = field(default_factory=dict)
     readings: dict[str, History[str]] = field(default_factory=dict)
     last_h1: dict[str, tuple[str, float]] = field(default_factory=dict)
@@ -122,12 +127,14 @@ class StreamWorker:
             self._replay_until.pop((tp.topic, tp.partition), None)
         self.checkpoint.forget([(tp.topic, tp.partition) for tp in partitions])
 
-    def _dead_letter(self, msg: Any, reason: str, detail: str) -> None:
+    def _dead_letter(self, msg: Any, reason: str, detail: str, payload: bytes | None = None) -> None:
+        """`payload`: the one item dead-lettered (default: the whole message)."""
         metrics.DEAD_LETTERS.labels(reason).inc()
         log.warning("record.dead_letter", topic=msg.topic(), partition=msg.partition(), offset=msg.offset(),
                     reason=reason, detail=detail)
         record = dead_letter_record(
-            reason=reason, detail=detail, service=self.service, payload=msg.value(), source_topic=msg.topic(),
+            reason=reason, detail=detail, service=self.service,
+            payload=msg.value() if payload is None else payload, source_topic=msg.topic(),
             partition=msg.partition(), offset=msg.offset(), key=msg.key(),
         )
         produce(self.producer, self.topics.dead_letters, record.value, record.key, headers=record.headers,
@@ -158,7 +165,15 @@ class StreamWorker:
         if self._h1_before is not None:
             self.last_h1 = self._h1_before
 
-    def _bars(self, msg: Any, replay: bool, jobs: dict[tuple[str, str], Job]) -> None:
+    def _future(self, msg: Any, replay: bool, index: int, detail: str | None, raw: Any) -> bool:
+        """Whether item `index` is after the clock plus the skew: then it is dead-lettered alone (not on replay)."""
+        if detail is None:
+            return False
+        if not replay:
+            self._dead_letter(msg, FUTURE, f"item {index}: {detail}", orjson.dumps(raw))
+        return True
+
+    def _bars(self, msg: Any, replay: bool, jobs: dict[tuple[str, str], Job], bound: Bound) -> None:
         """Update the symbols' windows; forecast only the newest bar of each symbol in the message.
 
         A backfill message of hundreds of days yields one forecast per symbol, "as of now", not one per
@@ -168,7 +183,7 @@ class StreamWorker:
         try:
             for idx, raw in enumerate(raw_items(msg.value())):
                 bar = validate_item(PriceBar, raw)
-                if bar.interval != "day":
+                if bar.interval != "day" or self._future(msg, replay, idx, bound.date("start", bar.start), raw):
                     continue
                 hist = self._history(self.bars, bar.symbol)
                 outcome = hist.update(bar.start.isoformat(), bar.close)
@@ -210,9 +225,11 @@ class StreamWorker:
             metrics.CAUGHT_UP.labels(kind).inc(len(missed))
             log.info("model.catch_up", kind=kind, version=version, targets=len(missed))
 
-    def _readings(self, msg: Any, replay: bool, jobs: dict[tuple[str, str], Job]) -> None:
+    def _readings(self, msg: Any, replay: bool, jobs: dict[tuple[str, str], Job], bound: Bound) -> None:
         for idx, raw in enumerate(raw_items(msg.value())):
             reading = validate_item(Reading, raw)
+            if self._future(msg, replay, idx, bound.instant("ts", reading.ts), raw):
+                continue
             ts = ecs.iso(reading.ts)
             hist = self._history(self.readings, reading.series)
             outcome = hist.update(ts, reading.value)
@@ -326,6 +343,7 @@ class StreamWorker:
         if not msgs and not bar_jobs and not reading_jobs:
             return 0
         checkpoint = self.checkpoint
+        bound = self.skew.bound()
         for msg in msgs:
             if msg.error():
                 if msg.error().code() != KafkaError._PARTITION_EOF:
@@ -337,9 +355,9 @@ class StreamWorker:
             metrics.RECORDS.labels(topic).inc()
             try:
                 if topic == self.topics.prices:
-                    self._bars(msg, replay, bar_jobs)
+                    self._bars(msg, replay, bar_jobs, bound)
                 elif topic == self.topics.readings:
-                    self._readings(msg, replay, reading_jobs)
+                    self._readings(msg, replay, reading_jobs, bound)
             except InvalidRecord as exc:
                 if not replay:
                     self._dead_letter(msg, exc.reason, exc.detail)

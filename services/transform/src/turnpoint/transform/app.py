@@ -84,9 +84,10 @@ def build_app(settings: TransformSettings) -> faust.App:
     # bytes keys and values: Faust then uses the raw codec for the changelog (send and recovery alike)
     symbol_state = app.Table("symbol-state", key_type=bytes, value_type=bytes, partitions=kafka.partitions)
     series_state = app.Table("series-state", key_type=bytes, value_type=bytes, partitions=kafka.partitions)
-    bars = BarsProcessor(opts, names)
-    readings = ReadingsProcessor(opts, names, settings.tz)
-    counts = CountsProcessor(names, opts.future_skew_days)
+    skew = settings.future_skew()
+    bars = BarsProcessor(opts, names, skew)
+    readings = ReadingsProcessor(opts, names, settings.tz, skew)
+    counts = CountsProcessor(names, skew)
 
     publish = OutputPublisher(publisher, changelog, inputs)
 

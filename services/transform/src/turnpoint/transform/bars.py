@@ -13,17 +13,16 @@ from turnpoint.core import topics
 from turnpoint.core.algorithms import BarTuple, ReboundUpdate, SymbolRebounds
 from turnpoint.core.contracts import Bar
 from turnpoint.core.observability import get_logger
+from turnpoint.core.skew import FUTURE, FutureSkew
 from turnpoint.transform.archive import BarArchive
 from turnpoint.transform.fastpath import Columns, Row, fast_columns, fast_rows
 from turnpoint.transform.processing import (
-    Clock,
     InMessage,
     Outbox,
     StateStore,
     TopicNames,
     decode,
     failure,
-    utcnow,
     validate_each,
 )
 from turnpoint.transform.settings import TransformOptions
@@ -63,17 +62,17 @@ class SymbolBars:
 class BarsProcessor:
     """Turns batches of `turnpoint.bars.v1` messages into prices, legs and rebound states."""
 
-    def __init__(self, options: TransformOptions, names: TopicNames, clock: Clock = utcnow) -> None:
+    def __init__(self, options: TransformOptions, names: TopicNames, skew: FutureSkew | None = None) -> None:
         self.options = options
         self.names = names
         self.dlq = names.dlq(topics.BARS)
-        self.clock = clock
+        self.skew = skew or FutureSkew()
         self._symbols: set[str] = set()
         self._dates: dict[str, dt.date] = {}
 
     def latest_date(self) -> dt.date:
         """The last bar date accepted now (SPEC 2: later is `future`): today, by the service's clock, plus the skew."""
-        return (self.clock() + dt.timedelta(days=self.options.future_skew_days)).date()
+        return self.skew.bound().latest_date
 
     def valid_bars(self, msgs: list[InMessage], out: Outbox) -> dict[str, SymbolBars]:
         """Validated bars grouped by symbol, in arrival order; everything else dead-lettered."""
@@ -119,7 +118,7 @@ class BarsProcessor:
                 out.dead_letter(self.dlq, msg, "key-mismatch", detail, _payload(row))
             elif row[1] > latest:
                 detail = f"date {row[1].isoformat()} is after {latest.isoformat()} (the clock plus the allowed skew)"
-                out.dead_letter(self.dlq, msg, "future", detail, _payload(row))
+                out.dead_letter(self.dlq, msg, FUTURE, detail, _payload(row))
             else:
                 parts.append((symbol, row))
         return parts

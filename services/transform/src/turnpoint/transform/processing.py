@@ -7,9 +7,8 @@ nothing raises out of `process`.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, cast
 
@@ -78,13 +77,6 @@ class Outbox:
 
     def count(self, topic: str) -> int:
         return len(self.records.get(topic, ()))
-
-
-Clock = Callable[[], dt.datetime]
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def failure(exc: BaseException) -> str:

@@ -10,14 +10,13 @@ from turnpoint.core import topics
 from turnpoint.core.algorithms import SeriesCalendar
 from turnpoint.core.contracts import Count, Reading
 from turnpoint.core.observability import get_logger
+from turnpoint.core.skew import FUTURE, Bound, FutureSkew
 from turnpoint.transform.processing import (
-    Clock,
     InMessage,
     Outbox,
     StateStore,
     TopicNames,
     failure,
-    utcnow,
     valid_items,
 )
 from turnpoint.transform.settings import TransformOptions
@@ -31,27 +30,26 @@ _COUNT = TypeAdapter(Count)
 class ReadingsProcessor:
     """Turns batches of `turnpoint.readings.v1` messages into statistics rows and outlier events."""
 
-    def __init__(self, options: TransformOptions, names: TopicNames, tz: str, clock: Clock = utcnow) -> None:
+    def __init__(self, options: TransformOptions, names: TopicNames, tz: str, skew: FutureSkew | None = None) -> None:
         self.options = options
         self.names = names
         self.tz = tz
         self.dlq = names.dlq(topics.READINGS)
-        self.clock = clock
+        self.skew = skew or FutureSkew()
 
     def valid_readings(self, msgs: list[InMessage], out: Outbox) -> dict[str, list[tuple[Reading, InMessage]]]:
         """Valid readings by series; a key that is not the series, or an instant after the clock plus the
         allowed skew (SPEC 2: `future`, which must not move the lateness horizon), dead-lettered."""
         by_series: dict[str, list[tuple[Reading, InMessage]]] = {}
-        latest = self.clock() + dt.timedelta(days=self.options.future_skew_days)
+        bound = self.skew.bound()
         for msg in msgs:
             key = msg.key.decode("utf-8", "replace") if msg.key else None
             for reading in valid_items(msg, out, self.dlq, _READING):
                 if key is not None and reading.series != key:
                     detail = f"item series {reading.series!r} differs from message key {key!r}"
                     out.dead_letter(self.dlq, msg, "key-mismatch", detail, reading.model_dump_json().encode())
-                elif reading.ts > latest:
-                    detail = f"ts {reading.ts.isoformat()} is after {latest.isoformat()} (the clock plus the allowed skew)"
-                    out.dead_letter(self.dlq, msg, "future", detail, reading.model_dump_json().encode())
+                elif (ahead := bound.instant("ts", reading.ts)) is not None:
+                    out.dead_letter(self.dlq, msg, FUTURE, ahead, reading.model_dump_json().encode())
                 else:
                     by_series.setdefault(reading.series, []).append((reading, msg))
         return by_series
@@ -108,36 +106,34 @@ class ReadingsProcessor:
 class CountsProcessor:
     """CCTV counts → readings `<camera>/people` and `<camera>/vehicle` at the period start."""
 
-    def __init__(self, names: TopicNames, future_skew_days: float = 1.0, clock: Clock = utcnow) -> None:
+    def __init__(self, names: TopicNames, skew: FutureSkew | None = None) -> None:
         self.names = names
         self.dlq = names.dlq(topics.COUNTS)
-        self.future_skew_days = future_skew_days
-        self.clock = clock
+        self.skew = skew or FutureSkew()
 
     def process(self, msgs: list[InMessage]) -> Outbox:
         out = Outbox()
-        latest = self.clock() + dt.timedelta(days=self.future_skew_days)
+        bound = self.skew.bound()
         for msg in msgs:
             scratch = Outbox()
             try:
-                self.process_message(msg, scratch, latest)
+                self.process_message(msg, scratch, bound)
             except Exception as exc:
                 out.dead_letter(self.dlq, msg, "processing-failed", failure(exc))
             else:
                 out.merge(scratch)
         return out
 
-    def process_message(self, msg: InMessage, out: Outbox, latest: dt.datetime) -> None:
+    def process_message(self, msg: InMessage, out: Outbox, bound: Bound) -> None:
         key = msg.key.decode("utf-8", "replace") if msg.key else None
         for count in valid_items(msg, out, self.dlq, _COUNT):
             if key is not None and count.camera != key:
                 detail = f"item camera {count.camera!r} differs from message key {key!r}"
                 out.dead_letter(self.dlq, msg, "key-mismatch", detail, count.model_dump_json().encode())
                 continue
-            if count.period_start > latest:
-                detail = (f"period_start {count.period_start.isoformat()} is after {latest.isoformat()} "
-                          "(the clock plus the allowed skew)")
-                out.dead_letter(self.dlq, msg, "future", detail, count.model_dump_json().encode())
+            ahead = bound.instant("period_start", count.period_start)
+            if ahead is not None:
+                out.dead_letter(self.dlq, msg, FUTURE, ahead, count.model_dump_json().encode())
                 continue
             ts = count.period_start.isoformat().replace("+00:00", "Z")
             for kind, value in (("people", count.people), ("vehicle", count.vehicle)):
