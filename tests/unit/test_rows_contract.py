@@ -143,3 +143,31 @@ def test_an_iso_week_date_is_published_as_a_calendar_date() -> None:
 
     row = bar_dict("AAA", "2024-W01-1", "1", "1", "1", "1", "0", None)
     assert row["date"] == "2024-01-01" and Bar.model_validate(row).date == dt.date(2024, 1, 1)
+
+
+def _slow_readings(path: Path) -> list[tuple[str, int, float]]:
+    return [(r["series"], micros(dt.datetime.fromisoformat(r["ts"])), r["value"]) for r in read_readings(path)
+            if not isinstance(r, Rejected)]
+
+
+plain_fields = st.sampled_from(["s/1", "2024-01-01T00:00:00Z", "2024-01-02T09:00:00+09:00", "1.5", "-0", "", "x y",
+                                "7", "nan"])
+
+
+@PROPS
+@given(rows=st.lists(st.lists(plain_fields, min_size=0, max_size=5), min_size=0, max_size=8),
+       trailing=st.booleans(), header=st.sampled_from(["series,ts,value", "series,ts,value,unit", "ts,series,value"]))
+def test_plain_text_is_split_as_the_csv_module_splits_it(rows: list[list[str]], trailing: bool, header: str,
+                                                         tmp_path: Path) -> None:
+    """Plain bodies (no quote, no CR) are split with str methods; whatever the rows' widths, blank lines or
+    the last newline, the column path holds what the row reader accepts, or declines."""
+    path = tmp_path / "r.csv"
+    path.write_text(header + "\n" + "\n".join(map(",".join, rows)) + ("\n" if trailing else ""), encoding="utf-8")
+    table = read_reading_table(path)
+    assert list(zip(table.series, table.micros, table.value, strict=True)) == _slow_readings(path)
+    fast = _fast_readings(path)
+    assert fast is None or fast == table
+    width = len(header.split(","))
+    clean = [len(r) == width and r[0] == "s/1" and r[1].startswith("2024") and r[2] == "1.5" for r in rows]
+    if header.startswith("series,ts") and rows and all(clean):
+        assert fast is not None  # a clean file takes the column path

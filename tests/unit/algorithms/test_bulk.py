@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 
 from turnpoint.core.algorithms import SeriesCalendar, SymbolRebounds
 from turnpoint.core.algorithms.bulk import distinct, group_days, local_days, outlier_rows, stat_rows
-from turnpoint.core.algorithms.bulk_legs import leg_lines
+from turnpoint.core.algorithms.bulk_legs import _legs, float_texts, leg_lines
 from turnpoint.core.algorithms.calendar import LocalDays, to_micros
 from turnpoint.core.algorithms.outliers import OutlierRule
+from turnpoint.core.algorithms.zigzag import advance, empty_state
 from turnpoint.core.tables import BarTable
 
 pytestmark = pytest.mark.unit
@@ -112,7 +113,9 @@ def bar_files(draw: st.DrawFn) -> BarTable:
     for _ in range(draw(st.integers(1, 120))):
         t.symbol.append(draw(st.sampled_from(["AAA", "B.X", "005930"])))
         t.day.append(dt.date(2024, 1, 1).toordinal() + draw(st.integers(0, 60)))
-        o, h, lo, c = (draw(st.sampled_from([1.0, 2.0, 2.5, 3.0, 10.0, 0.1])) for _ in range(4))
+        # few distinct values: plateaus and ties; 1e6 next to 1e6 + 0.01: a pct below 1e-4 (printed by repr)
+        o, h, lo, c = (draw(st.sampled_from([1.0, 2.0, 2.5, 3.0, 10.0, 0.1, 1e6, 1e6 + 0.01, 0.3 + 0.0001]))
+                       for _ in range(4))
         t.open.append(o)
         t.high.append(max(h, lo))
         t.low.append(min(h, lo))
@@ -122,7 +125,8 @@ def bar_files(draw: st.DrawFn) -> BarTable:
 
 
 @PROPS
-@given(bar_files(), st.sampled_from([0.0, 0.05, 0.5]), st.sampled_from([["close"], ["close", "high", "low", "open"]]))
+@given(bar_files(), st.sampled_from([0.0, 1e-9, 0.05, 0.5]),
+       st.sampled_from([["close"], ["close", "high", "low", "open"], ["low", "open"]]))
 def test_leg_lines_equal_symbol_rebounds(t: BarTable, threshold: float, gtypes: list[str]) -> None:
     final: dict[str, dict[int, tuple[float, ...]]] = defaultdict(dict)
     for row in zip(t.symbol, t.day, t.open, t.high, t.low, t.close, t.volume, strict=True):
@@ -140,3 +144,35 @@ def test_leg_lines_equal_symbol_rebounds(t: BarTable, threshold: float, gtypes: 
     lines, revised, symbols = leg_lines(t, gtypes, threshold)
     assert lines == want
     assert revised == len(t.day) - sum(map(len, final.values())) and symbols == len(final)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.sampled_from([1.0, 1.5, 2.0, 2.1, 3.0, 4.0, 100.0]), min_size=1, max_size=40), min_size=1,
+                max_size=5), st.sampled_from([0.0, 1e-12, 0.02, 0.05, 0.3, 0.6, 2.0]))
+def test_the_zigzag_over_turning_bars_equals_the_zigzag_over_every_bar(symbols: list[list[float]],
+                                                                        threshold: float) -> None:
+    """bulk_legs runs `advance` only over each symbol's first, turning and last bars (theta = 0: no loop at
+    all); the legs must be those of `advance` over every bar."""
+    want = []
+    offset = 0
+    for ys in symbols:
+        legs: list[Any] = []
+        advance(empty_state(), 0, list(range(offset, offset + len(ys))), ys, threshold, legs)
+        want += [(leg[1], leg[4]) for leg in legs]
+        offset += len(ys)
+    y = np.array([v for ys in symbols for v in ys])
+    first = np.zeros(len(y), dtype=bool)
+    first[np.cumsum([0, *map(len, symbols[:-1])])] = True
+    start, end = _legs(y, first, threshold)
+    assert list(zip(start.tolist(), end.tolist(), strict=True)) == want
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False), max_size=30))
+def test_float_texts_are_repr(values: list[float]) -> None:
+    assert float_texts(np.array(values, dtype=np.float64)) == list(map(repr, values))
+
+
+@pytest.mark.parametrize("x", [1e-4, 9.99e-5, -1e-5, 5e-324, 1e16, 9.999999999999998e15, -1.5e22, 0.0, -0.0, 0.1 + 0.2])
+def test_float_texts_at_the_edges_of_repr_formats(x: float) -> None:
+    assert float_texts(np.array([x, 1.0])) == [repr(x), "1.0"]

@@ -12,10 +12,13 @@ readers accept (`tests/unit/test_rows_contract.py` checks it with hypothesis).
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -130,12 +133,30 @@ class _decoding:
             raise InputFileError(msg) from None
 
 
-def _rows(src: CsvSource, width: int) -> list[list[str]] | None:
-    """All data rows when each has at least ``width`` fields (so no blank or short row), else None."""
-    rows = src.rest()
-    if rows and min(map(len, rows)) < width:
+def _columns(src: CsvSource, width: int) -> list[Sequence[str]] | None:
+    """The data rows' fields column by column when each row has at least ``width`` fields (so no blank or
+    short row), else None. A plain body (no quote, no carriage return) whose lines all have the same number
+    of fields is split with two str methods, which is what the csv module makes of such text; any other
+    body goes through the csv module."""
+    text = src._fh.read() if src.line == 1 else None
+    if text is not None and '"' not in text and "\r" not in text:
+        body = text[:-1] if text.endswith("\n") else text
+        if not body:
+            return []
+        lines = body.split("\n")
+        commas = set(map(str.count, lines, repeat(",", len(lines))))
+        if len(commas) == 1:
+            w = commas.pop() + 1
+            if w < width:
+                return None
+            fields = body.replace("\n", ",").split(",")
+            return [fields[k::w] for k in range(w)]
+    rows = list(csv.reader(io.StringIO(text, newline=""))) if text is not None else src.rest()
+    if not rows:
+        return []
+    if min(map(len, rows)) < width:
         return None
-    return rows
+    return list(zip(*rows, strict=False))  # rows may be longer than the columns used: extra ones ignored
 
 
 def _finite(*columns: F64, positive: bool = True) -> bool:
@@ -148,25 +169,21 @@ def _finite(*columns: F64, positive: bool = True) -> bool:
 def _fast_bars(path: Path, symbol: str | None) -> BarTable | None:
     with CsvSource(path) as src:
         found, _source, fixed = market_columns(src, symbol)
-        if src.line == 1 and _plain(path):
-            table = _loadtxt_bars(path, src._fh.encoding, found, fixed)
-            if table is not None:
-                return table
-        rows = _rows(src, max(found.values()) + 1)
-    if rows is None:
+        columns = _columns(src, max(found.values()) + 1)
+    if columns is None:
         return None
-    if not rows:
+    if not columns:
         return BarTable()
-    columns = list(zip(*rows, strict=False))  # rows may be longer than the columns used: extra ones ignored
+    n = len(columns[0])
     try:
         if fixed is not None:
-            symbols = [fixed] * len(rows)
+            symbols = [fixed] * n
         else:
             names = {s: check_symbol(s) for s in set(columns[found["symbol"]])}
             symbols = list(map(names.__getitem__, columns[found["symbol"]]))
         days = {d: parse_date(d).toordinal() for d in set(columns[found["date"]])}
         o, h, lo, c = (list(map(float, columns[found[k]])) for k in ("open", "high", "low", "close"))
-        v = list(map(float, columns[found["volume"]])) if "volume" in found else [0.0] * len(rows)
+        v = list(map(float, columns[found["volume"]])) if "volume" in found else [0.0] * n
     except (RowError, ValueError):
         return None
     ao, ah, al, ac, av = (np.array(x, dtype=np.float64) for x in (o, h, lo, c, v))
@@ -175,53 +192,14 @@ def _fast_bars(path: Path, symbol: str | None) -> BarTable | None:
     return BarTable(symbols, list(map(days.__getitem__, columns[found["date"]])), o, h, lo, c, v)
 
 
-def _plain(path: Path) -> bool:
-    """No quotes and no carriage returns: numpy's reader and the csv module split such a file the same way."""
-    with path.open("rb") as f:
-        data = f.read()
-    return b'"' not in data and b"\r" not in data
-
-
-def _loadtxt_bars(path: Path, encoding: str, found: dict[str, int], fixed: str | None) -> BarTable | None:
-    """The bars of a plain file through numpy's C reader (its float parsing is Python's), or None."""
-    numbers = [found[k] for k in ("open", "high", "low", "close", "volume") if k in found]
-    texts = [found["date"]] + ([found["symbol"]] if fixed is None else [])
-    options: dict[str, Any] = {"delimiter": ",", "skiprows": 1, "comments": None, "encoding": encoding, "ndmin": 2}
-    try:
-        nums = np.loadtxt(path, usecols=numbers, dtype=np.float64, **options)
-        strs = np.loadtxt(path, usecols=texts, dtype=str, **options)
-    except ValueError:
-        return None
-    n = len(nums)
-    if n == 0 or len(strs) != n:
-        return None
-    ao, ah, al, ac = (nums[:, k] for k in range(4))
-    av = nums[:, 4] if "volume" in found else np.zeros(n)
-    if not (_finite(ao, ah, al, ac) and _finite(av, positive=False) and bool((al <= ah).all())):
-        return None
-    try:
-        uniq, inverse = np.unique(strs[:, 0], return_inverse=True)
-        days = np.array([parse_date(d).toordinal() for d in uniq.tolist()], dtype=np.int64)[inverse]
-        if fixed is not None:
-            symbols = [fixed] * n
-        else:
-            uniq, inverse = np.unique(strs[:, 1], return_inverse=True)
-            names = np.array([check_symbol(x) for x in uniq.tolist()], dtype=object)
-            symbols = names[inverse].tolist()
-    except RowError:
-        return None
-    return BarTable(symbols, days.tolist(), ao.tolist(), ah.tolist(), al.tolist(), ac.tolist(), av.tolist())
-
-
 def _fast_readings(path: Path) -> ReadingTable | None:
     with CsvSource(path) as src:
         found = reading_columns(src)
-        rows = _rows(src, max(found.values()) + 1)
-    if rows is None:
+        columns = _columns(src, max(found.values()) + 1)
+    if columns is None:
         return None
-    if not rows:
+    if not columns:
         return ReadingTable()
-    columns = list(zip(*rows, strict=False))
     try:
         series = columns[found["series"]]
         for s in set(series):
