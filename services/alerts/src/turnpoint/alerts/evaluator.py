@@ -18,7 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 from turnpoint.alerts import metrics
 from turnpoint.alerts.store import AlertStore
@@ -34,10 +34,10 @@ from turnpoint.core.alerts.evaluate import (
 )
 from turnpoint.core.alerts.model import Alert
 from turnpoint.core.alerts.rules import RuleBook, RulesFile
+from turnpoint.core.checkpoint import Checkpoint
+from turnpoint.core.consume import ConsumeLoop, assign_from, commit, dead_letter, records, warm_start
 from turnpoint.core.contracts import DeadLetter, JobInfo, Leg, Outlier, Prediction, ReboundState, utcnow
-from turnpoint.core.deadletter import dead_letter_record
-from turnpoint.core.errors import InfrastructureUnavailable, InvalidRecord
-from turnpoint.core.kafka import commit_checked
+from turnpoint.core.errors import InvalidRecord
 from turnpoint.core.observability import get_logger
 from turnpoint.core.produce import Headers, envelopes, produce
 from turnpoint.core.serde import decode_items
@@ -91,26 +91,23 @@ class Evaluator:
     _job_partition: dict[str, tuple[str, int]] = field(default_factory=dict)
     _ticked: float = 0.0
     _polled: float = 0.0
-    _delivery_error: str | None = None
+    checkpoint: Checkpoint = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.checkpoint = Checkpoint(self.consumer, self.producer, service=self.service, flush_timeout=self.flush_timeout)
 
     # ------------------------------------------------------------------ Kafka plumbing
 
     def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
-        committed = consumer.committed(partitions, timeout=10)
-        start = []
-        for tp in committed:
+        def start(tp: TopicPartition) -> int:
             if tp.topic == self.topics.jobs:  # compacted and small: the whole history rebuilds the tracker
-                start.append(TopicPartition(tp.topic, tp.partition, OFFSET_BEGINNING))
-            elif tp.topic in self.topics.dlq and tp.offset >= 0:
-                low, _high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10)
-                start.append(TopicPartition(tp.topic, tp.partition, max(low, tp.offset - self.warmup_messages)))
-            else:
-                start.append(TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING))
+                return OFFSET_BEGINNING
+            if tp.topic in self.topics.dlq and tp.offset >= 0:  # the dead-letter windows
+                return warm_start(consumer, tp, self.warmup_messages)
+            return tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+
         self.assigned += len(partitions)
-        try:
-            consumer.incremental_assign(start)
-        except KafkaException:
-            consumer.assign(start)
+        assign_from(consumer, partitions, start)
 
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         self.assigned = max(0, self.assigned - len(partitions))
@@ -120,21 +117,13 @@ class Evaluator:
                 self.stale.jobs.pop(job, None)
                 self._job_partition.pop(job, None)
 
-    def _delivered(self, err: Any, msg: Any) -> None:
-        if err is not None:
-            self._delivery_error = str(err)
-
     def _dead_letter(self, msg: Any, exc: InvalidRecord) -> None:
         metrics.DEAD_LETTERS.labels(exc.reason).inc()
-        log.warning("record.dead_letter", topic=msg.topic(), partition=msg.partition(), offset=msg.offset(),
-                    reason=exc.reason, detail=exc.detail)
-        record = dead_letter_record(
-            reason=exc.reason, detail=exc.detail, service=self.service, payload=msg.value(),
-            source_topic=msg.topic(), partition=msg.partition(), offset=msg.offset(), key=msg.key())
-        self._produce(self.topics.dead_letters, record.key, record.value, record.headers)
+        dead_letter(self.producer, self.topics.dead_letters, msg, exc.reason, exc.detail, service=self.service,
+                    on_delivery=self.checkpoint.deliveries)
 
     def _produce(self, topic: str, key: bytes | None, value: bytes, headers: Headers | None = None) -> None:
-        produce(self.producer, topic, value, key, headers=headers, on_delivery=self._delivered)
+        produce(self.producer, topic, value, key, headers=headers, on_delivery=self.checkpoint.deliveries)
 
     # ------------------------------------------------------------------ records -> alerts
 
@@ -193,14 +182,9 @@ class Evaluator:
         self.last_poll = time.monotonic()
         rules = self.book.current()
         alerts: list[Alert] = []
-        offsets: dict[tuple[str, int], int] = {}
-        for msg in msgs:
-            if msg.error():
-                if msg.error().code() != KafkaError._PARTITION_EOF:
-                    log.error("kafka.consume_error", error=str(msg.error()))
-                continue
+        checkpoint = self.checkpoint
+        for msg in records(msgs, checkpoint):
             topic, part, off = msg.topic(), msg.partition(), msg.offset()
-            offsets[(topic, part)] = max(off, offsets.get((topic, part), -1))
             metrics.RECORDS.labels(topic).inc()
             try:
                 alerts += self.evaluate(rules, msg)
@@ -210,46 +194,16 @@ class Evaluator:
                 else:
                     log.error("record.invalid_dead_letter", topic=topic, partition=part, offset=off, detail=exc.detail)
         alerts += self._clock(rules)
-        if not alerts and not offsets:
+        if not alerts and checkpoint.empty:
             return 0
         self._publish(alerts)
-        remaining = self.producer.flush(self.flush_timeout)
-        if remaining or self._delivery_error:
-            error, self._delivery_error = self._delivery_error, None
-            msg = f"{remaining} alerts undelivered ({error or 'flush timed out'}); offsets not committed"
-            raise InfrastructureUnavailable(msg)
-        if offsets:
-            commit_checked(self.consumer, [TopicPartition(t, p, o + 1) for (t, p), o in offsets.items()],
-                           self.service)
+        # the alerts (and dead letters) acknowledged, then the offsets: ProducerFlushFailed leaves them uncommitted;
+        # a refused partition was logged by name and is re-read by its next owner (the ids make duplicates harmless)
+        commit(checkpoint)
         return len(msgs)
 
-    def _rewind(self) -> None:
-        try:
-            for tp in self.consumer.committed(self.consumer.assignment(), timeout=10):
-                self.consumer.seek(TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING))
-        except Exception as exc:
-            log.error("kafka.rewind_failed", error=str(exc)[:200])
-
     def run(self, stop: threading.Event) -> None:
-        self.consumer.subscribe(self.topics.inputs(), on_assign=self._on_assign, on_revoke=self._on_revoke,
-                                on_lost=self._on_revoke)
-        self.alive = True
-        backoff = 0.5
-        try:
-            while not stop.is_set():
-                try:
-                    self.step()
-                    backoff = 0.5
-                except Exception as exc:  # never let the stream die: retry from the committed offsets
-                    unexpected = not isinstance(exc, InfrastructureUnavailable)
-                    log.error("alerts.batch_failed", role="evaluator", reason=str(exc)[:300], exc_info=unexpected)
-                    metrics.BATCH_FAILURES.labels("evaluator", type(exc).__name__).inc()
-                    stop.wait(backoff)
-                    backoff = min(backoff * 2, 30.0)
-                    self._rewind()
-        finally:
-            self.alive = False
-            try:
-                self.producer.flush(10)
-            finally:
-                self.consumer.close()
+        loop = ConsumeLoop(self.consumer, self.producer, self.topics.inputs(), self.step, "alerts.batch_failed",
+                           checkpoint=self.checkpoint, on_failure=lambda exc: metrics.batch_failed("evaluator", exc),
+                           on_assign=self._on_assign, on_revoke=self._on_revoke, liveness=self)
+        loop.run(stop)

@@ -16,3 +16,8 @@ DELIVERY_SECONDS = Histogram(
     "turnpoint_alerts_delivery_seconds", "Duration of one webhook POST", ["rule"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+
+
+def batch_failed(role: str, exc: Exception) -> None:
+    """A failed batch of the evaluator's or the notifier's consume loop, by the exception's type."""
+    BATCH_FAILURES.labels(role, type(exc).__name__).inc()

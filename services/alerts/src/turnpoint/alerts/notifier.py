@@ -17,8 +17,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import KafkaError, TopicPartition
-
 from turnpoint.alerts import metrics
 from turnpoint.alerts.sender import AsyncSender
 from turnpoint.alerts.settings import AlertsConfig
@@ -26,12 +24,11 @@ from turnpoint.alerts.store import AlertStore, Outcome
 from turnpoint.core.alerts.delivery import backoff_s
 from turnpoint.core.alerts.model import Alert
 from turnpoint.core.alerts.rules import RuleBook
+from turnpoint.core.checkpoint import Checkpoint
+from turnpoint.core.consume import ConsumeLoop, commit, dead_letter, records
 from turnpoint.core.contracts import utcnow
-from turnpoint.core.deadletter import dead_letter_record
 from turnpoint.core.errors import InvalidRecord
-from turnpoint.core.kafka import commit_checked
 from turnpoint.core.observability import get_logger
-from turnpoint.core.produce import produce
 from turnpoint.core.serde import decode_items
 
 log = get_logger(__name__)
@@ -55,6 +52,10 @@ class Notifier:
     _outcomes: queue.Queue[Outcome] = field(default_factory=queue.Queue)
     _queued: int = 0
     _threads: list[threading.Thread] = field(default_factory=list)
+    checkpoint: Checkpoint = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.checkpoint = Checkpoint(self.consumer, self.producer, service=self.service)
 
     # ------------------------------------------------------------------ delivery
 
@@ -148,12 +149,8 @@ class Notifier:
 
     def _dead_letter(self, msg: Any, exc: InvalidRecord) -> None:
         metrics.DEAD_LETTERS.labels(exc.reason).inc()
-        log.warning("record.dead_letter", topic=msg.topic(), partition=msg.partition(), offset=msg.offset(),
-                    reason=exc.reason, detail=exc.detail)
-        record = dead_letter_record(
-            reason=exc.reason, detail=exc.detail, service=self.service, payload=msg.value(),
-            source_topic=msg.topic(), partition=msg.partition(), offset=msg.offset(), key=msg.key())
-        produce(self.producer, self.dead_letters, record.value, record.key, headers=record.headers)
+        dead_letter(self.producer, self.dead_letters, msg, exc.reason, exc.detail, service=self.service,
+                    on_delivery=self.checkpoint.deliveries)
 
     def step(self, store: AlertStore) -> int:
         msgs = self.consumer.consume(num_messages=self.cfg.batch_max, timeout=self.cfg.poll_timeout_s)
@@ -161,38 +158,18 @@ class Notifier:
         if not msgs:
             return 0
         alerts: list[Alert] = []
-        offsets: dict[tuple[str, int], int] = {}
-        bad = False
-        for msg in msgs:
-            if msg.error():
-                if msg.error().code() != KafkaError._PARTITION_EOF:
-                    log.error("kafka.consume_error", error=str(msg.error()))
-                continue
-            offsets[(msg.topic(), msg.partition())] = max(msg.offset(), offsets.get((msg.topic(), msg.partition()), -1))
+        checkpoint = self.checkpoint
+        for msg in records(msgs, checkpoint):
             try:
                 alerts.extend(decode_items(Alert, msg.value()))
             except InvalidRecord as exc:
                 self._dead_letter(msg, exc)
-                bad = True
         result = store.insert(alerts, self.book.current(), self.cfg.lease_s)
         for rule, delivery in result.new:
             metrics.RECEIVED.labels(rule, delivery).inc()
         self._submit(result.deliver)
-        if bad and self.producer.flush(30):
-            msg = "dead letters undelivered; offsets not committed"
-            raise RuntimeError(msg)
-        if offsets:
-            commit_checked(self.consumer, [TopicPartition(t, p, o + 1) for (t, p), o in offsets.items()],
-                           self.service)
+        commit(checkpoint)  # recorded and dead letters acknowledged, then the offsets
         return len(msgs)
-
-    def _rewind(self) -> None:
-        try:
-            for tp in self.consumer.committed(self.consumer.assignment(), timeout=10):
-                if tp.offset >= 0:
-                    self.consumer.seek(tp)
-        except Exception as exc:
-            log.error("kafka.rewind_failed", error=str(exc)[:200])
 
     def run(self, stop: threading.Event) -> None:
         self.sender = AsyncSender(self.cfg.workers)
@@ -212,26 +189,19 @@ class Notifier:
             t = threading.Thread(target=target, args=(inner,), name=name, daemon=True)
             t.start()
             self._threads.append(t)
-        self.consumer.subscribe([self.topic])
-        self.alive = True
-        backoff = 0.5
-        try:
-            while not stop.is_set():
-                try:
-                    self.step(store)
-                    backoff = 0.5
-                except Exception as exc:  # never let the stream die: retry from the committed offsets
-                    log.error("alerts.batch_failed", role="notifier", reason=str(exc)[:300])
-                    metrics.BATCH_FAILURES.labels("notifier", type(exc).__name__).inc()
-                    store.reset()
-                    stop.wait(backoff)
-                    backoff = min(backoff * 2, 30.0)
-                    self._rewind()
-        finally:
-            self.alive = False
+
+        def stopped() -> None:
             inner.set()
+            assert self.sender is not None
             self.sender.close()  # attempts in flight stay pending (leased), retried by the next notifier
             for t in self._threads:
                 t.join(timeout=30)
             store.close()
-            self.consumer.close()
+
+        def failed(exc: Exception) -> None:
+            metrics.batch_failed("notifier", exc)
+            store.reset()
+
+        loop = ConsumeLoop(self.consumer, self.producer, [self.topic], lambda: self.step(store), "alerts.batch_failed",
+                           checkpoint=self.checkpoint, on_failure=failed, on_stop=stopped, liveness=self)
+        loop.run(stop)

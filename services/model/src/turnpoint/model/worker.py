@@ -8,11 +8,11 @@ that raises anything is dead-lettered alone (`processing-failed`) and the rest o
 or reading after the clock plus the allowed skew (SPEC 2) is a dead letter `future` (that item alone): it
 neither enters a window nor is scored.
 The commit order (producer flushed, then offsets committed) is `turnpoint.core.checkpoint.Checkpoint`'s.
+The loop (back-off and rewind after a failed batch) is `turnpoint.core.consume.ConsumeLoop`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import threading
 import time
@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 from turnpoint.core import topics
-from turnpoint.core.checkpoint import Checkpoint, CommitFailed
+from turnpoint.core.checkpoint import Checkpoint
+from turnpoint.core.consume import ConsumeLoop, assign_from, commit, dead_letter, records, rewind, warm_start
 from turnpoint.core.contracts import PriceBar, Reading
-from turnpoint.core.deadletter import dead_letter_record
-from turnpoint.core.errors import InfrastructureUnavailable, InvalidRecord
+from turnpoint.core.errors import InvalidRecord
 from turnpoint.core.freshness import JobBeats
 from turnpoint.core.observability import get_logger
 from turnpoint.core.produce import envelopes, produce
@@ -90,36 +90,26 @@ class StreamWorker:
     last_poll: float = 0.0
     assigned: int = 0
     _replay_until: dict[tuple[str, int], int] = field(default_factory=dict)
-    _checkpoint: Checkpoint | None = None
+    checkpoint: Checkpoint = field(init=False)
     _lag_at: float = 0.0
     _versions: dict[str, str | None] = field(default_factory=dict)  # model version per kind last seen by step
     _undo: dict[int, tuple[dict[str, History[str]], dict[str, History[str] | None]]] = field(default_factory=dict)
     _h1_before: dict[str, tuple[str, float]] | None = None
 
-    @property
-    def checkpoint(self) -> Checkpoint:
-        if self._checkpoint is None:
-            self._checkpoint = Checkpoint(self.consumer, self.producer, service="model",
-                                          flush_timeout=self.flush_timeout)
-        return self._checkpoint
+    def __post_init__(self) -> None:
+        self.checkpoint = Checkpoint(self.consumer, self.producer, service="model", flush_timeout=self.flush_timeout)
 
     # ------------------------------------------------------------------ Kafka plumbing
 
     def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
-        committed = consumer.committed(partitions, timeout=10)
-        start = []
-        for tp in committed:
+        def start(tp: TopicPartition) -> int:
             if tp.offset < 0:  # nothing committed yet: read from the beginning, nothing to replay
-                start.append(TopicPartition(tp.topic, tp.partition, OFFSET_BEGINNING))
-                continue
-            low, _high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10)
+                return OFFSET_BEGINNING
             self._replay_until[(tp.topic, tp.partition)] = tp.offset
-            start.append(TopicPartition(tp.topic, tp.partition, max(low, tp.offset - self.warmup_messages)))
+            return warm_start(consumer, tp, self.warmup_messages)
+
         self.assigned += len(partitions)
-        try:  # turnpoint's consumers use cooperative-sticky (turnpoint.core.kafka.consumer_config)
-            consumer.incremental_assign(start)
-        except KafkaException:
-            consumer.assign(start)
+        assign_from(consumer, partitions, start)
 
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         self.assigned = max(0, self.assigned - len(partitions))
@@ -130,15 +120,8 @@ class StreamWorker:
     def _dead_letter(self, msg: Any, reason: str, detail: str, payload: bytes | None = None) -> None:
         """`payload`: the one item dead-lettered (default: the whole message)."""
         metrics.DEAD_LETTERS.labels(reason).inc()
-        log.warning("record.dead_letter", topic=msg.topic(), partition=msg.partition(), offset=msg.offset(),
-                    reason=reason, detail=detail)
-        record = dead_letter_record(
-            reason=reason, detail=detail, service=self.service,
-            payload=msg.value() if payload is None else payload, source_topic=msg.topic(),
-            partition=msg.partition(), offset=msg.offset(), key=msg.key(),
-        )
-        produce(self.producer, self.topics.dead_letters, record.value, record.key, headers=record.headers,
-                on_delivery=self.checkpoint.deliveries)
+        dead_letter(self.producer, self.topics.dead_letters, msg, reason, detail, service=self.service,
+                    payload=payload, on_delivery=self.checkpoint.deliveries)
 
     # ------------------------------------------------------------------ records -> jobs
 
@@ -344,13 +327,8 @@ class StreamWorker:
             return 0
         checkpoint = self.checkpoint
         bound = self.skew.bound()
-        for msg in msgs:
-            if msg.error():
-                if msg.error().code() != KafkaError._PARTITION_EOF:
-                    log.error("kafka.consume_error", error=str(msg.error()))
-                continue
+        for msg in records(msgs, checkpoint):
             topic, part, off = msg.topic(), msg.partition(), msg.offset()
-            checkpoint.track(topic, part, off)
             replay = off < self._replay_until.get((topic, part), -1)
             metrics.RECORDS.labels(topic).inc()
             try:
@@ -366,9 +344,7 @@ class StreamWorker:
                     self._dead_letter(msg, "processing-failed", f"{type(exc).__name__}: {exc}"[:1000])
         self._infer("forecast", list(bar_jobs.values()))
         self._infer("anomaly", list(reading_jobs.values()))
-        with contextlib.suppress(CommitFailed):
-            # logged per partition; those messages are redelivered to their next owner (duplicates, not losses)
-            checkpoint.commit()
+        commit(checkpoint)  # a refused partition is logged by name and redelivered to its next owner
         return len(msgs)
 
     def _update_lag(self) -> None:
@@ -387,37 +363,17 @@ class StreamWorker:
 
     def _rewind(self) -> None:
         """After a failed delivery: go back to the committed offsets (state updates are idempotent)."""
-        self.checkpoint.forget(list(self.checkpoint.offsets))
-        try:
-            for tp in self.consumer.committed(self.consumer.assignment(), timeout=10):
-                self.consumer.seek(TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING))
-        except Exception as exc:
-            log.error("kafka.rewind_failed", error=str(exc)[:200])
+        rewind(self.consumer, self.checkpoint)
 
     def run(self, stop: threading.Event) -> None:
-        self.consumer.subscribe([self.topics.prices, self.topics.readings], on_assign=self._on_assign,
-                                on_revoke=self._on_revoke, on_lost=self._on_revoke)
-        self.alive = True
-        backoff = 0.5
-        try:
-            while not stop.is_set():
-                try:
-                    self.step()
-                    backoff = 0.5
-                except Exception as exc:  # never let the stream die: retry from the committed offsets
-                    unexpected = not isinstance(exc, InfrastructureUnavailable)
-                    # not `error=`: with exc_info, ecs_logging puts the stack trace under `error` (a dict)
-                    log.error("worker.batch_failed", reason=str(exc), retry_in_s=backoff, exc_info=unexpected)
-                    metrics.BATCH_FAILURES.labels(type(exc).__name__).inc()
-                    stop.wait(backoff)
-                    backoff = min(backoff * 2, 30.0)
-                    self._rewind()
-        finally:
-            self.alive = False
-            try:
-                self.producer.flush(10)
-            finally:
-                self.consumer.close()
+        loop = ConsumeLoop(self.consumer, self.producer, [self.topics.prices, self.topics.readings], self.step,
+                           "worker.batch_failed", rewind=self._rewind, on_failure=_count_failure,
+                           on_assign=self._on_assign, on_revoke=self._on_revoke, liveness=self)
+        loop.run(stop)
+
+
+def _count_failure(exc: Exception) -> None:
+    metrics.BATCH_FAILURES.labels(type(exc).__name__).inc()
 
 
 def _scorable(window: list[float], *, positive: bool) -> bool:
