@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
+from dataclasses import KW_ONLY, dataclass
 from typing import Any, NoReturn, Protocol
 
 from turnpoint.core.freshness import JobBeats
@@ -107,29 +108,19 @@ class OutputPublisher:
             metrics.DEAD_LETTERS.labels(reason).inc(n)
 
 
+@dataclass
 class AgentLoop:
     """Runs an agent's stream batch by batch, in the order that keeps results exact (module docstring)."""
 
-    def __init__(
-        self,
-        continuity: Admission,
-        publish: Callable[[Outbox], Awaitable[None]],
-        changelog: ChangelogSink,
-        *,
-        beats: JobBeats,
-        jobs_topic: str,
-        batch_max: int,
-        within: float,
-        exit_process: Callable[[int], NoReturn] = os._exit,
-    ) -> None:
-        self.continuity = continuity
-        self.publish = publish
-        self.changelog = changelog
-        self.beats = beats
-        self.jobs_topic = jobs_topic
-        self.batch_max = batch_max
-        self.within = within
-        self._exit = exit_process
+    continuity: Admission
+    publish: Callable[[Outbox], Awaitable[None]]
+    changelog: ChangelogSink
+    _: KW_ONLY
+    beats: JobBeats
+    jobs_topic: str
+    batch_max: int
+    within: float
+    exit_process: Callable[[int], NoReturn] = os._exit
 
     async def run(self, stream: EventStream, agent: str, source: str, handle: Handle,
                   store: TableStore | None) -> None:
@@ -152,7 +143,7 @@ class AgentLoop:
         except Exception:
             # never let Faust commit the batch's offsets without its results: restart from the last commit
             log.exception("processing a batch failed; exiting for a clean restart", agent=agent)
-            self._exit(EXIT_RESTART)
+            self.exit_process(EXIT_RESTART)
         job_beat(out, self.beats, self.jobs_topic, f"transform.{agent}", len(msgs))
         metrics.PROCESS_SECONDS.labels(agent).observe(time.perf_counter() - t0)
         try:
@@ -164,6 +155,6 @@ class AgentLoop:
             # is now ahead of what was published: exit so the supervisor restarts us from the
             # changelog and the last committed offsets (at-least-once, nothing lost).
             log.exception("publishing a batch failed; exiting for a clean restart", agent=agent)
-            self._exit(EXIT_RESTART)
+            self.exit_process(EXIT_RESTART)
         metrics.BATCH_SECONDS.labels(agent).observe(time.perf_counter() - t0)
 
