@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from turnpoint.cli.csvio import InputError, OutputError, check_output, iso_z, write_csv, write_lines
+from turnpoint.cli.csvio import InputError, OutputError, check_output, write_columns, write_csv, write_lines
 
 if TYPE_CHECKING:
     from turnpoint.core.tables import BarTable, ReadingTable
@@ -231,10 +231,18 @@ def outliers(
     except ValueError as exc:
         raise _fail(exc) from None
     days, table = _days(input, _tz(tz), output, max_rejected)
-    from turnpoint.core.algorithms.bulk import outlier_rows
-    from turnpoint.core.algorithms.calendar import from_micros
+    import numpy as np
+
+    from turnpoint.core.algorithms.bulk import outlier_columns
+    from turnpoint.core.algorithms.texts import float_texts, iso_instants
 
     with _stage(input, "outliers"):
-        rows = [(s, iso_z(from_micros(us)), v, m, sd, d) for s, us, v, m, sd, d in outlier_rows(days, rule)]
-        _write(output, OUTLIER_COLUMNS, rows)
-    _summary("outliers", table, days, len(rows), output)
+        o = outlier_columns(days, rule)
+        columns = [np.array(days.distinct.series, dtype=object)[o.code].tolist(), iso_instants(o.micros),
+                   float_texts(o.value), float_texts(o.mean), float_texts(o.std),
+                   np.where(o.high, "high", "low").tolist()]
+        try:
+            write_columns(output, OUTLIER_COLUMNS, columns)
+        except OutputError as exc:
+            raise _fail(exc) from None
+    _summary("outliers", table, days, len(o.code), output)

@@ -72,6 +72,21 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) 
     return written
 
 
+def write_columns(path: Path, header: Sequence[str], columns: Sequence[Sequence[str]]) -> None:
+    """Write columns of ready-made texts (see :mod:`turnpoint.core.algorithms.texts`) as CSV rows; the csv
+    module still quotes a field that needs it (a series name with a comma)."""
+    import csv
+
+    try:
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(header)
+            w.writerows(zip(*columns, strict=True))
+    except OSError as exc:
+        msg = f"{path}: cannot write: {exc.strerror or exc}"
+        raise OutputError(msg) from None
+
+
 def iso_z(ts: dt.datetime) -> str:
     """ISO-8601 UTC with ``Z``; microseconds only when present."""
     u = ts.astimezone(dt.UTC)

@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 
 from turnpoint.core.algorithms import SeriesCalendar, SymbolRebounds
 from turnpoint.core.algorithms.bulk import distinct, group_days, local_days, outlier_rows, stat_rows
-from turnpoint.core.algorithms.bulk_legs import _legs, float_texts, leg_lines
+from turnpoint.core.algorithms.bulk_legs import _legs, leg_lines
 from turnpoint.core.algorithms.calendar import LocalDays, to_micros
 from turnpoint.core.algorithms.outliers import OutlierRule
+from turnpoint.core.algorithms.texts import float_texts, iso_instants
 from turnpoint.core.algorithms.zigzag import advance, empty_state
 from turnpoint.core.tables import BarTable
 
@@ -176,3 +177,12 @@ def test_float_texts_are_repr(values: list[float]) -> None:
 @pytest.mark.parametrize("x", [1e-4, 9.99e-5, -1e-5, 5e-324, 1e16, 9.999999999999998e15, -1.5e22, 0.0, -0.0, 0.1 + 0.2])
 def test_float_texts_at_the_edges_of_repr_formats(x: float) -> None:
     assert float_texts(np.array([x, 1.0])) == [repr(x), "1.0"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-30_610_224_000_000_000, 32_503_680_000_000_000), max_size=20))
+def test_iso_instants_are_iso_z(us: list[int]) -> None:
+    from turnpoint.cli.csvio import iso_z
+    from turnpoint.core.algorithms.calendar import from_micros
+
+    assert iso_instants(np.array(us, dtype=np.int64)) == [iso_z(from_micros(u)) for u in us]

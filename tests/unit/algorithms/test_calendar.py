@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from turnpoint.core.algorithms import SeriesCalendar
 from turnpoint.core.contracts import Outlier, StatRow
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from turnpoint.core.algorithms import SymbolRebounds, window_summary
 from turnpoint.core.contracts import GTYPES, Leg, PriceBar, ReboundState
 

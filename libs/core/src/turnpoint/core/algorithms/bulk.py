@@ -146,29 +146,72 @@ def stat_rows(days: Days) -> list[StatRow]:
             for (code, period, start, wd), s in sorted(acc.items())]
 
 
+@dataclass(slots=True)
+class Outliers:
+    """The outliers of :func:`outlier_columns`, column by column, sorted by (series, instant)."""
+
+    code: Any  # int64: index into the names of ``Distinct.series``
+    micros: Any  # int64
+    value: Any  # float64
+    mean: Any  # float64
+    std: Any  # float64
+    high: Any  # bool: "high" where true, else "low"
+
+
+def window_references(days: Days, window_days: int) -> tuple[Any, Any, Any]:
+    """``(count, mean, m2)`` of each day group's reference: the left fold with :func:`moments.merge` of the
+    summaries of the series' days ``D-W .. D-1``, in day order, from :data:`moments.EMPTY`, as the stream
+    builds it. The fold runs for all groups at once, one window offset at a time, with merge's own
+    arithmetic elementwise (the same IEEE operations in the same order, so the same bits)."""
+    g = len(days.group_day)
+    code = np.array(days.group_code, dtype=np.int64)
+    day = np.array(days.group_day, dtype=np.int64)
+    n_s = np.array([s[0] for s in days.summaries], dtype=np.int64)
+    mean_s = np.array([s[1] for s in days.summaries], dtype=np.float64)
+    m2_s = np.array([s[2] for s in days.summaries], dtype=np.float64)
+    key = (code << 32) | (day - day.min() if g else day)  # groups are sorted by (series, day): so is key
+    n, mean, m2 = np.zeros(g, dtype=np.int64), np.zeros(g), np.zeros(g)
+    for offset in range(min(window_days, int(day.max() - day.min()) if g else 0), 0, -1):
+        at = np.searchsorted(key, key - offset)
+        at_c = np.minimum(at, g - 1)
+        there = np.flatnonzero((at < g) & (key[at_c] == key - offset))
+        b = at_c[there]
+        na, nb = n[there], n_s[b]
+        first = na == 0  # merge(EMPTY, b) is b itself
+        total = na + nb
+        delta = mean_s[b] - mean[there]
+        merged_mean = mean[there] + delta * nb / total
+        merged_m2 = m2[there] + m2_s[b] + delta * delta * na * nb / total
+        n[there] = total
+        mean[there] = np.where(first, mean_s[b], merged_mean)
+        m2[there] = np.where(first, m2_s[b], merged_m2)
+    return n, mean, m2
+
+
+def outlier_columns(days: Days, rule: OutlierRule) -> Outliers:
+    """Outliers (SPEC section 3) of every reading, as :meth:`OutlierRule.judge` decides them."""
+    n, mean, m2 = window_references(days, rule.window_days)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sd = np.where(n > 0, np.sqrt(m2 / np.maximum(n, 1)), 0.0)  # moments.std
+    hi = mean + rule.k * sd
+    lo = mean - rule.k * sd
+    d = days.distinct
+    sizes = np.array(days.ends, dtype=np.int64) - np.array(days.starts, dtype=np.int64)
+    judged = np.repeat(n >= rule.min_count, sizes)
+    v = d.value
+    hi_r, lo_r = np.repeat(hi, sizes), np.repeat(lo, sizes)
+    high = v > hi_r
+    hit = np.flatnonzero(judged & (high | (v < lo_r)))
+    group = np.repeat(np.arange(len(sizes)), sizes)[hit]
+    return Outliers(d.code[hit], d.micros[hit], v[hit], mean[group], sd[group], high[hit])
+
+
 def outlier_rows(days: Days, rule: OutlierRule) -> list[OutlierRow]:
     """Outliers (SPEC section 3) of every reading, sorted by (series, instant)."""
-    w = rule.window_days
-    by_day = {(c, dd): s for c, dd, s in zip(days.group_code, days.group_day, days.summaries, strict=True)}
-    out: list[OutlierRow] = []
-    d = days.distinct
-    names = d.series
-    for g, (code, day) in enumerate(zip(days.group_code, days.group_day, strict=True)):
-        ref = EMPTY
-        for prev in range(day - w, day):
-            s = by_day.get((code, prev))
-            if s is not None:
-                ref = merge(ref, s)
-        if ref[0] < rule.min_count:
-            continue
-        mean, sd = ref[1], std(ref)
-        a, b = days.starts[g], days.ends[g]
-        vals = d.value[a:b]
-        hi = mean + rule.k * sd
-        lo = mean - rule.k * sd
-        hits = np.flatnonzero((vals > hi) | (vals < lo))
-        for i in hits.tolist():
-            v = float(vals[i])
-            out.append((names[code], int(d.micros[a + i]), v, mean, sd, "high" if v > hi else "low"))
-    out.sort(key=lambda r: (r[0], r[1]))
-    return out
+    if not days.group_day:
+        return []
+    o = outlier_columns(days, rule)
+    names = days.distinct.series
+    return [(names[c], us, v, m, sd, "high" if h else "low") for c, us, v, m, sd, h in zip(
+        o.code.tolist(), o.micros.tolist(), o.value.tolist(), o.mean.tolist(), o.std.tolist(), o.high.tolist(),
+        strict=True)]

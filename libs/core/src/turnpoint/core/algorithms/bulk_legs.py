@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from turnpoint.core.algorithms.texts import float_texts
 from turnpoint.core.algorithms.zigzag import LegTuple, advance, empty_state
 
 if TYPE_CHECKING:
@@ -32,34 +33,6 @@ if TYPE_CHECKING:
 
 _DAY_BITS = 22  # date ordinals of the years 1-9999 are below 2**22
 _COLUMN = {"open": 0, "high": 1, "low": 2, "close": 3}
-
-
-def _orjson_prints_like_repr() -> bool:
-    """orjson writes floats as ``repr`` does except below 1e-4 (``1e-5`` for ``1e-05``); checked once, on
-    values that tell the formats apart, so another orjson version falls back to ``repr``."""
-    try:
-        import orjson
-    except ImportError:  # pragma: no cover - a core dependency
-        return False
-    probes = [0.1 + 0.2, 1e16, 1.5e22, 123456789012345.6, 0.0001, -0.0, 100.0, 2.5e-4, 1e300, -7.0]
-    return bool(orjson.dumps(probes).decode() == "[" + ",".join(map(repr, probes)) + "]")
-
-
-_ORJSON = _orjson_prints_like_repr()
-
-
-def float_texts(values: Any) -> list[str]:
-    """``repr`` of each float of a float64 array, in bulk (orjson's shortest round-trip digits, which are
-    repr's; the values below 1e-4 in magnitude, which orjson spells differently, through ``repr``)."""
-    if not _ORJSON or len(values) == 0:
-        return list(map(repr, values.tolist()))
-    import orjson
-
-    texts = orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].decode().split(",")
-    magnitude = np.abs(values)
-    for i in np.flatnonzero((magnitude < 1e-4) & (magnitude > 0)).tolist():
-        texts[i] = repr(float(values[i]))
-    return texts
 
 
 def turning_bars(y: Any, first: Any) -> Any:
