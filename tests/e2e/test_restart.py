@@ -101,7 +101,14 @@ def test_down_and_up_changes_no_result(stack: DevStack) -> None:
     stack.wait_drop_folder_empty()
     _market(stack, inputs, revisions(first_bars, 5, rng), "first-revisions")
     _readings(HttpFeeder(stack.url("ingest"), token), inputs, first_readings)
+    # late readings (SPEC 2: 10 days behind the newest of their series): a new instant and a revision of a
+    # stored one. The transform dead-letters both; they are not inputs the results owe, and the loader must not
+    # store them either, or the rebuild after `dev up` re-publishes them in time order and they get counted.
+    late = [{"series": "restart/s0", "ts": "2024-01-10T00:00:30Z", "value": 1000.0},
+            {"series": "restart/s0", "ts": "2024-01-10T00:00:00Z", "value": 999.0}]
+    HttpFeeder(stack.url("ingest"), token).post("/v1/readings", late)
     stack.wait_idle(timeout=240)
+    assert _late_dead_letters(stack) == len(late)
     check_database(stack.database_url, inputs, stack.home / "check-before", stack.tz)
 
     stack.down()

@@ -78,7 +78,7 @@ def test_history_goes_back_in_key_order_and_stale_legs_are_withdrawn(
     assert [r["ts"] for r in _items(msgs)] == [ts.isoformat().replace("+00:00", "Z") for _, ts, _ in readings]
     assert {r["unit"] for r in _items(msgs)} == {"V"}
     # the transform rebuilds from them: after the newest reading was seen, nothing older comes, so no `late`
-    processor = ReadingsProcessor(TransformOptions(lateness_days=0.5), names, "UTC")
+    processor = ReadingsProcessor(TransformOptions(), names, "UTC", lateness_days=0.5)
     store = DictStore()
     out = processor.process(msgs, store)
     assert dict(out.dead) == {}

@@ -57,12 +57,13 @@ def restore(bootstrap: str, database_url: str, journal_dir: Path | None, console
         from turnpoint.cli.rebuild import republish
         from turnpoint.transform.settings import TransformSettings
 
-        threshold = TransformSettings().transform.threshold
+        transform = TransformSettings()
+        threshold = transform.transform.threshold
         rebuild = republish(kafka, database_url, threshold=threshold, progress=show)
         if journal_dir is not None:
             from turnpoint.ingest.journal import resend
 
-            journal = resend(kafka, database_url, journal_dir, progress=show)
+            journal = resend(kafka, database_url, journal_dir, progress=show, lateness_days=transform.lateness_days)
     return Restored(len(created), rebuild, journal, time.monotonic() - t0)
 
 

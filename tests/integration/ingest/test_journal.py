@@ -93,3 +93,27 @@ def test_dead_letters_are_not_journaled(tmp_path: Path, kafka_settings: KafkaSet
     journal.spool.rotate()
     lines = [line for s in journal.spool.segments() for line in journal.spool.read(s)]
     assert [topic for topic, _, _ in lines] == [topics.BARS.full_name(kafka_settings.topic_prefix)]
+
+
+def test_a_late_reading_is_settled_pruned_and_never_re_sent(
+    tmp_path: Path, kafka_settings: KafkaSettings, ingest_database: str,
+) -> None:
+    """SPEC 2: a reading later than the allowed lateness is dead-lettered and never stored; the journal must not
+    wait for it (it held every later segment until the retention) nor re-send it after a restart."""
+    journal = Journal(tmp_path / "journal", kafka_settings)
+    newest = {"series": "j/late", "ts": "2024-03-10T00:00:00Z", "value": 1.0}
+    late = {"series": "j/late", "ts": "2024-03-07T00:00:00Z", "value": 2.0}   # 3 days behind: late
+    near = {"series": "j/late", "ts": "2024-03-09T00:00:00Z", "value": 3.0}   # 1 day behind: still owed
+    _publish(kafka_settings, journal, topics.READINGS, "j/late", [newest])
+    _publish(kafka_settings, journal, topics.READINGS, "j/late", [late])
+    _publish(kafka_settings, journal, topics.READINGS, "j/late", [near])
+    _store(ingest_database, [], [newest])
+
+    # with a week of allowed lateness the same reading is owed: re-sent, and pruning stops at it
+    lenient = resend(kafka_settings, ingest_database, tmp_path / "journal", lateness_days=7.0)
+    assert (lenient.items, lenient.covered, lenient.late) == (2, 1, 0), lenient
+    assert prune(journal, ingest_database, lateness_days=7.0) == 1
+    done = resend(kafka_settings, ingest_database, tmp_path / "journal", lateness_days=2.0)
+    assert (done.items, done.covered, done.late) == (1, 0, 1), done
+    assert prune(journal, ingest_database, lateness_days=2.0) == 1  # the late one; `near` is still owed
+    assert len(journal.spool.segments()) == 1

@@ -82,3 +82,30 @@ def test_the_loader_runs_end_to_end_on_odbc(
     with running(bootstrap(settings)):
         wait_for(lambda: query(migrated_db, "SELECT count(*) FROM price")[0][0] == 7)
     assert query(migrated_db, "SELECT sum(close), min(bars) FROM price") == [(28.0, 5)]
+
+
+def test_odbc_and_postgres_sinks_read_the_same_newest_reading_per_series(
+    odbc_connection_string: str, migrated_db: str,
+) -> None:
+    """The allowed lateness starts from the newest stored reading: both sinks must read it as the same instant."""
+    from turnpoint.loader import tables as T
+    from turnpoint.loader.odbc import OdbcSink
+    from turnpoint.loader.postgres import PostgresSink
+
+    at = dt.datetime(2024, 5, 1, 23, 30, 0, 250_000, tzinfo=dt.timezone(dt.timedelta(hours=9)))
+    rows = [("n/1", at, 1.0, ""), ("n/1", at - dt.timedelta(days=3), 2.0, ""), ("n/2", at - dt.timedelta(hours=1), 3.0, "")]
+    pg = PostgresSink(migrated_db)
+    pg.begin()
+    pg.upsert(T.READING, rows)
+    pg.commit()
+    expected = {"n/1": at, "n/2": at - dt.timedelta(hours=1)}
+    pg.begin()
+    assert pg.newest(T.READING, ["n/1", "n/2", "none"]) == expected
+    pg.commit()
+    pg.close()
+    odbc = OdbcSink(odbc_connection_string, dialect="postgres")
+    odbc.begin()
+    got = odbc.newest(T.READING, ["n/1", "n/2", "none"])
+    odbc.commit()
+    odbc.close()
+    assert got == expected and all(ts.utcoffset() == dt.timedelta(0) for ts in got.values())

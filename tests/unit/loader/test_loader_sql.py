@@ -16,7 +16,8 @@ POSTGRES_MERGE = merge.statements(merge.POSTGRES, TABLES)
 @pytest.mark.parametrize("name", sorted(ORACLE))
 def test_oracle_statements_parse_as_oracle(name: str) -> None:
     tree = sqlglot.parse_one(ORACLE[name], read="oracle")
-    assert isinstance(tree, exp.Merge if name.startswith(("upsert", "record")) else exp.Delete)
+    kinds = {"upsert": exp.Merge, "record": exp.Merge, "delete": exp.Delete, "newest": exp.Select}
+    assert isinstance(tree, kinds[name.split()[0]])
     assert "?" in ORACLE[name]
     # a round trip through sqlglot's Oracle generator parses again (nothing it could not represent)
     sqlglot.parse_one(tree.sql(dialect="oracle"), read="oracle")
@@ -54,6 +55,9 @@ def test_postgres_bulk_statements_parse(spec: object) -> None:
     assert "ON CONFLICT" in upsert and "IS DISTINCT FROM" in upsert
     if spec.is_delete is not None:  # type: ignore[attr-defined]
         sqlglot.parse_one(sql.delete_keys(spec), read="postgres")  # type: ignore[arg-type]
+    if spec.horizon is not None:  # type: ignore[attr-defined]
+        tree = sqlglot.parse_one(sql.newest_by_series(spec), read="postgres")  # type: ignore[arg-type]
+        assert isinstance(tree, exp.Select) and tree.args.get("group") is not None
     sqlglot.parse_one(sql.RECORD_JOBS, read="postgres")
 
 

@@ -113,7 +113,7 @@ def test_a_bar_that_raises_is_dead_lettered_alone_and_its_symbols_other_bars_flo
 
 
 def test_a_reading_from_the_future_does_not_move_the_lateness_horizon() -> None:
-    p = ReadingsProcessor(TransformOptions(lateness_days=1), NAMES, "UTC", SKEW)
+    p = ReadingsProcessor(TransformOptions(), NAMES, "UTC", SKEW, lateness_days=1)
     store = DictStore()
     ahead = NOW + dt.timedelta(days=365)
     msgs = [_msg(READINGS, "s", [{"series": "s", "ts": ahead.isoformat(), "value": 1.0}], 0)]

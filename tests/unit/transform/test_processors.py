@@ -173,7 +173,7 @@ def test_streamed_readings_equal_one_batch_run(conformance_dir: Path) -> None:
 
 
 def test_late_and_invalid_readings_are_dead_lettered() -> None:
-    p = ReadingsProcessor(TransformOptions(lateness_days=1), NAMES, "UTC")
+    p = ReadingsProcessor(TransformOptions(), NAMES, "UTC", lateness_days=1)
     store = DictStore()
     msgs = [
         _msg("t.turnpoint.readings.v1", "s", [{"series": "s", "ts": "2025-03-10T00:00:00Z", "value": 1.0}], 0),

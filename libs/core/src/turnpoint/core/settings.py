@@ -78,6 +78,11 @@ class TurnpointSettings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="log level")
     log_format: Literal["json", "console"] = Field(default="json", description="json (ECS) or console")
     host: str = Field(default="127.0.0.1", description="address HTTP endpoints bind to (0.0.0.0 in containers)")
+    lateness_days: float = Field(
+        default=2.0, gt=0,
+        description="allowed lateness of readings, days behind the newest of their series (later: dead letter `late`): "
+                    "transform, loader",
+    )
     future_skew_days: float = Field(
         default=1.0, ge=0,
         description="an event later than the clock plus this many days is dead-lettered (future): transform, loader, model",

@@ -8,11 +8,13 @@ topic (bars, readings, counts, symbols) is appended here, in acknowledgement ord
 
 - `prune` (the ingest's maintenance thread, every `JOURNAL_PRUNE_SECONDS`) deletes the oldest segments
   whose every item PostgreSQL already holds with the same value, or that a later journal record for the
-  same key supersedes; it stops at the first segment that is still needed, so what stays is a suffix of
+  same key supersedes, or that is a reading later than the allowed lateness behind the newest stored
+  reading of its series (SPEC 2: the pipeline dead-letters it as `late`, now and after any re-send, so it
+  is settled; without this one late reading would hold every later segment until the retention); it stops at the first segment that is still needed, so what stays is a suffix of
   the acknowledgement order. Segments older than `spool_retention_days` go regardless.
 - `resend` (`turnpoint dev up` and the supervisor, after the transform's history was re-published onto an
   empty broker, before the ingest starts) sends the journal's last value of every key that PostgreSQL
-  does not hold yet, in acknowledgement order.
+  does not hold yet and that is not late by then, in acknowledgement order.
 
 Identity: a bar is (symbol, date), a reading (series, ts), a count the two readings it becomes
 (camera/people and camera/vehicle at its period start), a symbol its name.
@@ -32,6 +34,7 @@ import orjson
 
 from turnpoint.core import topics
 from turnpoint.core.kafka import make_producer
+from turnpoint.core.lateness import Horizons
 from turnpoint.core.observability import get_logger
 from turnpoint.core.produce import envelopes, produce
 from turnpoint.core.settings import KafkaSettings
@@ -141,11 +144,39 @@ def _stored(conn: Any, ids: Iterable[Key]) -> dict[Key, Any]:
     return out
 
 
-def _covered(entry: _Entry, stored: dict[Key, Any]) -> bool:
-    return all(k in stored and stored[k] == v for k, v in entry.ids)
+def _newest(conn: Any, ids: Iterable[Key]) -> dict[str, dt.datetime]:
+    """The newest stored reading per series of these identities (the start of each one's lateness horizon)."""
+    series = sorted({k[1] for k in ids if k[0] == "reading"})
+    if not series:
+        return {}
+    rows = conn.execute("SELECT series, max(ts) FROM reading WHERE series = ANY(%s) GROUP BY series", (series,))
+    return {name: ts for name, ts in rows.fetchall()}
 
 
-def prune(journal: Journal, database_url: str, now: float | None = None) -> int:
+@dataclass(frozen=True)
+class _Settled:
+    """What PostgreSQL holds, and the lateness horizons it implies: which journal items need nothing more."""
+
+    stored: dict[Key, Any]
+    horizons: Horizons
+
+    def late(self, entry: _Entry) -> bool:
+        """Every identity of `entry` is a reading the allowed lateness refuses now (and so forever)."""
+        return bool(entry.ids) and all(k[0] == "reading" and self.horizons.behind(k[1], _ts(k[2])) for k, _ in entry.ids)
+
+    def covered(self, entry: _Entry) -> bool:
+        return all(k in self.stored and self.stored[k] == v for k, v in entry.ids)
+
+    def done(self, entry: _Entry) -> bool:
+        return self.covered(entry) or self.late(entry)
+
+
+def _settled(conn: Any, ids: Iterable[Key], lateness_days: float) -> _Settled:
+    ids = list(ids)
+    return _Settled(_stored(conn, ids), Horizons(lateness_days, _newest(conn, ids)))
+
+
+def prune(journal: Journal, database_url: str, now: float | None = None, lateness_days: float = 2.0) -> int:
     """Delete the oldest closed segments PostgreSQL covers (see the module docstring); return how many."""
     import psycopg
 
@@ -160,12 +191,12 @@ def prune(journal: Journal, database_url: str, now: float | None = None) -> int:
         for k, _ in e.ids:
             last[k] = e.segment
     with psycopg.connect(database_url, connect_timeout=10) as conn:
-        stored = _stored(conn, last)
+        settled = _settled(conn, last, lateness_days)
     removed = 0
     by_segment = {n: list(g) for n, g in groupby(entries, key=lambda e: e.segment)}
     for n, segment in enumerate(segments):
         old = segment.stat().st_mtime < cutoff
-        needed = any(not _covered(e, stored) and any(last[k] == n for k, _ in e.ids)
+        needed = any(not settled.done(e) and any(last[k] == n for k, _ in e.ids)
                      for e in by_segment.get(n, []))
         if needed and not old:
             break
@@ -182,15 +213,16 @@ class Resent:
     items: int = 0
     covered: int = 0
     superseded: int = 0
+    late: int = 0
     seconds: float = 0.0
 
     def line(self) -> str:
         return (f"journal: {self.items} accepted records not yet in PostgreSQL re-sent ({self.covered} already "
-                f"there, {self.superseded} superseded)")
+                f"there, {self.superseded} superseded, {self.late} late)")
 
 
 def resend(kafka: KafkaSettings, database_url: str, folder: Path, progress: Progress | None = None,
-           batch: int = 1000) -> Resent:
+           batch: int = 1000, lateness_days: float = 2.0) -> Resent:
     """Send each key's last journal value that PostgreSQL does not hold, in acknowledgement order."""
     import psycopg
 
@@ -204,15 +236,17 @@ def resend(kafka: KafkaSettings, database_url: str, folder: Path, progress: Prog
         for k, _ in e.ids:
             last[k] = e.seq
     with psycopg.connect(database_url, connect_timeout=10) as conn:
-        stored = _stored(conn, last)
+        settled = _settled(conn, last, lateness_days)
     todo: list[_Entry] = []
     for e in entries:
         if not e.ids:
             continue
         if any(last[k] != e.seq for k, _ in e.ids):
             report.superseded += 1
-        elif _covered(e, stored):
+        elif settled.covered(e):
             report.covered += 1
+        elif settled.late(e):
+            report.late += 1
         else:
             todo.append(e)
     failures: list[str] = []
@@ -240,5 +274,6 @@ def resend(kafka: KafkaSettings, database_url: str, folder: Path, progress: Prog
         msg = f"re-sending the ingest journal failed: {failures[:3] or f'{left} unacknowledged'}"
         raise RuntimeError(msg)
     report.seconds = time.perf_counter() - t0
-    log.info("ingest journal re-sent", items=report.items, covered=report.covered, superseded=report.superseded)
+    log.info("ingest journal re-sent", items=report.items, covered=report.covered, superseded=report.superseded,
+             late=report.late)
     return report

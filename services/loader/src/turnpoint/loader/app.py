@@ -87,6 +87,6 @@ def bootstrap(settings: LoaderSettings, sink: Sink | None = None) -> LoaderApp:
         consumer=consumer, producer=producer, sink=the_sink, tables=TABLES, topic_prefix=prefix,
         dead_letter_topic=dlq, batch_size=opts.batch_size, flush_interval_s=opts.flush_interval_ms / 1000,
         retry_initial_s=opts.retry_initial_ms / 1000, retry_max_s=opts.retry_max_ms / 1000,
-        skew=settings.future_skew(),
+        skew=settings.future_skew(), lateness_days=settings.lateness_days,
     )
     return LoaderApp(settings, loader, the_sink)

@@ -5,6 +5,10 @@ removes an earlier upsert and vice versa), which is exactly the state that apply
 one would leave. Every row remembers where it came from, so that a row the database rejects can be
 dead-lettered with its topic, partition and offset. An item whose event time is after the clock plus the
 allowed skew (`TableSpec.event_time`, SPEC 2) is a dead letter `future`, never a row.
+
+A table under the allowed lateness (`TableSpec.horizon`: readings) also keeps its rows in arrival order:
+which of them are late depends on the newest row stored before the batch, so the writer applies
+`TableBatch.within` to them, with the database at hand, before the last item per key is taken.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any, Protocol
 import orjson
 
 from turnpoint.core.errors import InvalidRecord
+from turnpoint.core.lateness import Horizons
 from turnpoint.core.serde import raw_items
 from turnpoint.core.skew import FUTURE, FutureSkew
 from turnpoint.loader.tables import BadItem, Row, TableSpec
@@ -50,6 +55,32 @@ class TableBatch:
     spec: TableSpec
     # key -> (row or None for a deletion, origin)
     ops: dict[tuple[Any, ...], tuple[Row | None, Origin]] = field(default_factory=dict)
+    # every row in arrival order, for a table under the allowed lateness (spec.horizon); else None
+    arrivals: list[tuple[Row, Origin]] | None = None
+
+    def series(self) -> list[str]:
+        """The distinct series of the rows kept in arrival order."""
+        assert self.arrivals is not None and self.spec.horizon_index is not None
+        at = self.spec.horizon_index[0]
+        return list({row[at]: None for row, _ in self.arrivals})
+
+    def within(self, horizons: Horizons) -> tuple[TableBatch, int]:
+        """This table's batch without the rows `horizons` finds late, judged in arrival order (the transform
+        judges each series in the same order: one series is one key is one partition), and how many were
+        late. A new batch: a write that is retried judges again from the database's state then."""
+        assert self.arrivals is not None and self.spec.horizon_index is not None
+        at_series, at_ts = self.spec.horizon_index
+        key_of = self.spec.key_of
+        kept = TableBatch(self.spec)
+        ops = kept.ops
+        offer = horizons.offer
+        late = 0
+        for row, origin in self.arrivals:
+            if offer(row[at_series], row[at_ts]) is None:
+                ops[key_of(row)] = (row, origin)
+            else:
+                late += 1
+        return kept, late
 
     def upserts(self) -> tuple[list[Row], list[Origin]]:
         rows, origins = [], []
@@ -101,8 +132,9 @@ class Batch:
             return
         tb = self.tables.get(spec.name)
         if tb is None:
-            tb = self.tables[spec.name] = TableBatch(spec)
+            tb = self.tables[spec.name] = TableBatch(spec, arrivals=None if spec.horizon is None else [])
         ops = tb.ops
+        arrivals = tb.arrivals
         convert: Callable[[dict[str, Any]], Row] = spec.convert
         key_of = spec.key_of
         is_delete = spec.is_delete
@@ -132,6 +164,8 @@ class Batch:
                 ops[key_of(row)] = (None, (index, j))
             else:
                 ops[key_of(row)] = (row, (index, j))
+                if arrivals is not None:
+                    arrivals.append((row, (index, j)))
             added += 1
         self.items += added
 

@@ -118,6 +118,16 @@ def delete_by_key(spec: TableSpec, d: Dialect) -> str:
     return f"DELETE FROM {d.ident(spec.name)} WHERE {cond}"
 
 
+def newest_by_series(spec: TableSpec, d: Dialect, count: int) -> str:
+    """The newest time stored per series (spec.horizon) for `count` series parameters, as naive UTC."""
+    assert spec.horizon is not None
+    series, ts = (d.ident(c) for c in spec.horizon)
+    utc = (f"SYS_EXTRACT_UTC(CAST(MAX({ts}) AS TIMESTAMP WITH TIME ZONE))" if d.upper
+           else f"(MAX({ts}) AT TIME ZONE 'UTC')")
+    marks = ", ".join("?" * count)
+    return f"SELECT {series}, {utc} FROM {d.ident(spec.name)} WHERE {series} IN ({marks}) GROUP BY {series}"
+
+
 def record_jobs(d: Dialect) -> str:
     i = d.ident
     target = (lambda n: f"t.{i(n)}") if d.qualify_set else i
@@ -136,5 +146,6 @@ def statements(d: Dialect, tables: tuple[TableSpec, ...]) -> dict[str, str]:
     """Every statement the ODBC sink can send in dialect `d`, by a readable name (for validation)."""
     out = {f"upsert {t.name}": merge_upsert(t, d) for t in tables}
     out.update({f"delete {t.name}": delete_by_key(t, d) for t in tables if t.is_delete is not None})
+    out.update({f"newest {t.name}": newest_by_series(t, d, 3) for t in tables if t.horizon is not None})
     out["record jobs"] = record_jobs(d)
     return out

@@ -8,6 +8,7 @@ PostgreSQL dialect (MERGE needs PostgreSQL 15+). See docs/loader.md for what tha
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -16,6 +17,7 @@ from turnpoint.loader.errors import ConfigurationError, DatabaseUnavailable, Row
 from turnpoint.loader.tables import Row, TableSpec
 
 _ROW_STATES = ("22", "23")
+_IN_LIST = 500  # series per IN list (Oracle allows 1,000 expressions in one)
 _CONNECTION_STATES = ("08", "HYT", "57")
 
 
@@ -125,6 +127,16 @@ class OdbcSink:
         with self._translate(), self._savepoint() as cur:
             cur.fast_executemany = True
             cur.executemany(self._statement("delete", spec), [tuple(k) for k in keys])
+
+    def newest(self, spec: TableSpec, series: Sequence[str]) -> dict[str, dt.datetime]:
+        out: dict[str, dt.datetime] = {}
+        with self._translate(), self._savepoint() as cur:
+            for i in range(0, len(series), _IN_LIST):
+                chunk = list(series[i:i + _IN_LIST])
+                cur.execute(merge.newest_by_series(spec, self._d, len(chunk)), chunk)
+                for name, ts in cur.fetchall():  # naive UTC (pyodbc drops time zones)
+                    out[name] = ts.replace(tzinfo=dt.UTC)
+        return out
 
     def record_jobs(self, written: Mapping[str, int]) -> None:
         if not written:

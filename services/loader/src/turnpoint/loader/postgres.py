@@ -9,6 +9,7 @@ back and the batch takes the upsert road; that table then stays on the upsert ro
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -151,6 +152,13 @@ class PostgresSink:
         columns = [list(col) for col in zip(*keys, strict=True)]
         with self._translate(), self._savepoint():
             self.conn.execute(sql.delete_keys(spec), columns)
+
+    def newest(self, spec: TableSpec, series: Sequence[str]) -> dict[str, dt.datetime]:
+        if not series:
+            return {}
+        with self._translate():
+            rows = self.conn.execute(sql.newest_by_series(spec), (list(series),)).fetchall()
+        return {s: ts for s, ts in rows}
 
     def record_jobs(self, written: Mapping[str, int]) -> None:
         if not written:

@@ -9,6 +9,7 @@ resets the sink and retries the flush.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -25,6 +26,10 @@ class Sink(Protocol):
 
     def delete(self, spec: TableSpec, keys: Sequence[tuple[Any, ...]]) -> None:
         """Delete rows by key; missing keys are no-ops."""
+
+    def newest(self, spec: TableSpec, series: Sequence[str]) -> dict[str, dt.datetime]:
+        """The newest time stored per series of a table under the allowed lateness (spec.horizon), aware;
+        a series without rows is absent. Read inside the flush's transaction."""
 
     def record_jobs(self, written: Mapping[str, int]) -> None:
         """Mark `loader.<table>` fresh in job_info with the rows just written."""

@@ -55,6 +55,13 @@ def delete_keys(spec: TableSpec) -> str:
     return f"DELETE FROM {q(spec.name)} AS t USING unnest({arrays}) AS k({_list(spec.key)}) WHERE {cond}"
 
 
+def newest_by_series(spec: TableSpec) -> str:
+    """The newest time stored per series (spec.horizon), for one text-array parameter of series."""
+    assert spec.horizon is not None
+    series, ts = (q(c) for c in spec.horizon)
+    return f"SELECT {series}, max({ts}) FROM {q(spec.name)} WHERE {series} = ANY(%s::text[]) GROUP BY {series}"
+
+
 RECORD_JOBS = (
     'INSERT INTO "job_info" AS t ("job", "status", "last_success", "rows", "detail") '
     "SELECT j, 'ok', now(), n, 'rows written by the loader' FROM unnest(%s::text[], %s::int8[]) AS x(j, n) "

@@ -48,8 +48,12 @@ class TableSpec:
     # The column holding the event's time (a date or timestamptz) where input may come from outside the
     # pipeline: a value after the clock plus the allowed skew is a dead letter `future` (SPEC 2).
     event_time: str | None = None
+    # (series column, time column) of a table under SPEC 2's allowed lateness: a row more than the lateness
+    # behind the newest stored or earlier row of its series is not written (the transform dead-letters it).
+    horizon: tuple[str, str] | None = None
     key_index: tuple[int, ...] = field(init=False)
     event_index: int | None = field(init=False)
+    horizon_index: tuple[int, int] | None = field(init=False)
     key_of: Callable[[Row], tuple[Any, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -57,6 +61,11 @@ class TableSpec:
         index = tuple(names.index(k) for k in self.key)
         object.__setattr__(self, "key_index", index)
         object.__setattr__(self, "event_index", None if self.event_time is None else names.index(self.event_time))
+        if self.horizon is not None and self.is_delete is not None:
+            msg = f"{self.name}: a table under the allowed lateness takes no deletions"
+            raise ValueError(msg)
+        horizon = None if self.horizon is None else (names.index(self.horizon[0]), names.index(self.horizon[1]))
+        object.__setattr__(self, "horizon_index", horizon)
         # the key tuple of a row, in C (itemgetter of one index returns the bare value: wrap it)
         getter = operator.itemgetter(*index)
         object.__setattr__(self, "key_of", getter if len(index) > 1 else lambda row: (getter(row),))
@@ -319,7 +328,7 @@ OUTLIER = TableSpec(
 READING = TableSpec(
     "reading", topics.READINGS,
     _cols("series:text", "ts:timestamptz", "value:float8", "unit:text"),
-    ("series", "ts"), _reading, event_time="ts",
+    ("series", "ts"), _reading, event_time="ts", horizon=("series", "ts"),
 )
 PREDICTION = TableSpec(
     "prediction", topics.PREDICTIONS,

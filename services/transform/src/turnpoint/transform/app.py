@@ -86,7 +86,7 @@ def build_app(settings: TransformSettings) -> faust.App:
     series_state = app.Table("series-state", key_type=bytes, value_type=bytes, partitions=kafka.partitions)
     skew = settings.future_skew()
     bars = BarsProcessor(opts, names, skew)
-    readings = ReadingsProcessor(opts, names, settings.tz, skew)
+    readings = ReadingsProcessor(opts, names, settings.tz, skew, lateness_days=settings.lateness_days)
     counts = CountsProcessor(names, skew)
 
     publish = OutputPublisher(publisher, changelog, inputs)

@@ -30,8 +30,10 @@ _COUNT = TypeAdapter(Count)
 class ReadingsProcessor:
     """Turns batches of `turnpoint.readings.v1` messages into statistics rows and outlier events."""
 
-    def __init__(self, options: TransformOptions, names: TopicNames, tz: str, skew: FutureSkew | None = None) -> None:
+    def __init__(self, options: TransformOptions, names: TopicNames, tz: str, skew: FutureSkew | None = None,
+                 *, lateness_days: float = 2.0) -> None:
         self.options = options
+        self.lateness_days = lateness_days  # TURNPOINT_LATENESS_DAYS: the loader judges by the same rule
         self.names = names
         self.tz = tz
         self.dlq = names.dlq(topics.READINGS)
@@ -60,7 +62,7 @@ class ReadingsProcessor:
             return SeriesCalendar.from_bytes(raw)
         o = self.options
         return SeriesCalendar(
-            series, tz=self.tz, allowed_lateness=dt.timedelta(days=o.lateness_days), window_days=o.window_days,
+            series, tz=self.tz, allowed_lateness=dt.timedelta(days=self.lateness_days), window_days=o.window_days,
             min_count=o.min_count, k=o.k,
         )
 

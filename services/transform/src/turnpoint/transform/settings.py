@@ -15,7 +15,6 @@ class TransformOptions(BaseModel):
     data_dir: Path = Path(".turnpoint/transform")
     threshold: float = Field(default=0.0, ge=0.0, description="zigzag reversal threshold, a fraction (0.05 = 5 %)")
     revision_horizon: int = Field(default=60, ge=1, description="bars kept per symbol to apply revisions")
-    lateness_days: float = Field(default=2.0, gt=0, description="allowed lateness of readings, days")
     window_days: int = Field(default=28, ge=1)
     min_count: int = Field(default=30, ge=1)
     k: float = Field(default=1.5, gt=0)
