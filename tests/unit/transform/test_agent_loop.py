@@ -101,8 +101,8 @@ def _echo(store: TableStore) -> Any:
 
 def _loop(admit: Admit, results: Sink, changelog: Sink) -> AgentLoop:
     publish = OutputPublisher(results, changelog, {SRC})
-    return AgentLoop(admit, publish, changelog, beats=JobBeats(), jobs_topic=JOBS, batch_max=500, within=0.25,
-                     exit_process=_exit)
+    return AgentLoop(admit, publish, changelog, beats=JobBeats(), jobs_topic=JOBS, batch_max=500,
+                     take=lambda stream, max_: stream.take_events(max_, 0.25), exit_process=_exit)
 
 
 def test_a_batch_is_published_and_acknowledged_before_its_changelog_is_written() -> None:

@@ -50,10 +50,8 @@ class Admission(Protocol):
     async def admit(self, topic: str, msgs: list[InMessage]) -> list[InMessage]: ...
 
 
-class EventStream(Protocol):
-    """The part of a Faust stream the loop uses."""
-
-    def take_events(self, max_: int, within: float) -> AsyncIterator[list[Any]]: ...
+# Batches of at most `max_` events of an agent's stream (`intake.take_ready` for a Faust stream).
+Take = Callable[[Any, int], AsyncIterator[list[Any]]]
 
 
 # A processor: a batch of admitted messages in, the records to publish out (it dead-letters bad records itself).
@@ -119,13 +117,13 @@ class AgentLoop:
     beats: JobBeats
     jobs_topic: str
     batch_max: int
-    within: float
+    take: Take
     exit_process: Callable[[int], NoReturn] = os._exit
 
-    async def run(self, stream: EventStream, agent: str, source: str, handle: Handle,
+    async def run(self, stream: Any, agent: str, source: str, handle: Handle,
                   store: TableStore | None) -> None:
         guard = self.continuity.guard(source)
-        async for events in stream.take_events(self.batch_max, within=self.within):
+        async for events in self.take(stream, self.batch_max):
             guard.begin()
             await self.batch(agent, source, handle, store, events)
             guard.end()

@@ -1,7 +1,8 @@
 """The Faust application: agents over the input topics, state in changelogged tables.
 
-Each agent takes events in batches (`take_events`) and hands them to a Faust-free processor through
-`agent_loop.AgentLoop` (admit, process, publish, changelog, in that order). Table writes go through
+Each agent takes the events waiting in its channel at once (`intake.take_ready`) and hands them to a
+Faust-free processor through `agent_loop.AgentLoop` (admit, process, publish, changelog, in that order).
+Table writes go through
 `faust_store.TableStore`; offset continuity (resume, seek-back, watchdog, lag) is the
 `continuity.Continuity` service; every Faust internal used is in `faust_internals`. Offsets are committed
 by Faust after the producer is flushed: at-least-once; the processors are idempotent under redelivery,
@@ -20,11 +21,12 @@ from turnpoint.core import topics
 from turnpoint.core.freshness import JobBeats
 from turnpoint.core.kafka import committed_offsets, make_consumer
 from turnpoint.core.observability import get_logger
-from turnpoint.transform import faust_internals, metrics
+from turnpoint.transform import faust_delivery, faust_internals, metrics
 from turnpoint.transform.agent_loop import AgentLoop, OutputPublisher
 from turnpoint.transform.bars import BarsProcessor
 from turnpoint.transform.continuity import Continuity, Partition
 from turnpoint.transform.faust_store import TableStore
+from turnpoint.transform.intake import take_ready
 from turnpoint.transform.processing import TopicNames
 from turnpoint.transform.publisher import Publisher
 from turnpoint.transform.readings import CountsProcessor, ReadingsProcessor
@@ -68,6 +70,7 @@ def build_app(settings: TransformSettings) -> faust.App:
         producer_max_request_size=8 << 20,
         table_cleanup_interval=3600.0,
     )
+    faust_delivery.install(app)  # Faust's delivery loop without four asyncio tasks per message
 
     def topic(name: str) -> Any:
         return app.topic(name, key_serializer="raw", value_serializer="raw", partitions=kafka.partitions)
@@ -126,7 +129,7 @@ def build_app(settings: TransformSettings) -> faust.App:
         continuity.forget()
 
     loop = AgentLoop(continuity, publish, changelog, beats=JobBeats(), jobs_topic=names.jobs,
-                     batch_max=opts.batch_max, within=opts.batch_within_ms / 1000)
+                     batch_max=opts.batch_max, take=take_ready)
 
     @app.agent(bars_in, name="bars")
     async def bars_agent(stream: Any) -> None:

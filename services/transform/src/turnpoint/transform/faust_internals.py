@@ -8,7 +8,9 @@ relies on three things Faust does not promise:
 - the consumer's `_commit(offsets) -> bool` is the one call every offset commit goes through, and
   answers False when the broker refused it: wrapped to log each refused partition by name;
 - the aiokafka consumer's `highwater` is None until the first fetch of a newly assigned partition, and
-  `position`/`highwater` fail for a partition revoked meanwhile (handled by the callers).
+  `position`/`highwater` fail for a partition revoked meanwhile (handled by the callers);
+- the consumer's delivery loop (`_drain_messages`, its `callback`, `suspend_flow`, `_read_offset`) and
+  an agent stream's channel queue, which `faust_delivery` and `intake` replace or read directly.
 
 `check` fails the start-up, naming what is missing, when an upgrade changed any of them.
 """
@@ -39,6 +41,9 @@ def check(app: Any, table: Any | None = None) -> None:
     commit = getattr(Consumer, "_commit", None)
     if commit is None or not inspect.iscoroutinefunction(commit):
         problems.append("faust.transport.consumer.Consumer._commit (async) is gone")
+    for name in ("_drain_messages", "_add_gap", "track_message"):
+        if not callable(getattr(Consumer, name, None)):
+            problems.append(f"faust.transport.consumer.Consumer.{name} is gone")
     if table is not None and not isinstance(getattr(table, "data", None), MutableMapping):
         problems.append(f"table {getattr(table, 'name', table)!r} has no writable .data mapping")
     if problems:

@@ -18,8 +18,9 @@ class TransformOptions(BaseModel):
     window_days: int = Field(default=28, ge=1)
     min_count: int = Field(default=30, ge=1)
     k: float = Field(default=1.5, gt=0)
-    batch_max: int = Field(default=2000, ge=1, description="events taken from a stream at once")
-    batch_within_ms: int = Field(default=50, ge=1, description="wait at most this long to fill a batch")
+    batch_max: int = Field(
+        default=2000, ge=1, description="at most this many waiting events are processed as one batch",
+    )
     stall_seconds: float = Field(
         default=5.0, gt=0, description="an agent idle this long while its consumer fetched past it seeks back",
     )
