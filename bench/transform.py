@@ -9,7 +9,8 @@ symbols (4 gtypes each).
 state in Quix's store, the same prices/legs/states out) on the same broker and the same input messages, in
 the same run, installed into `.turnpoint/peers/quix` (never the project's venv), and reports both.
 
-usage: python bench/transform.py [--quick] [--symbols N] [--days N] [--peer quix]
+usage: python bench/transform.py [--quick] [--symbols N] [--days N] [--peer quix] [--live N]
+       python bench/transform.py --live-only [--repeat 3] [--live N] [--peer quix]
 Prints its figures and a final JSON line.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import math
+import os
 import random
 import sys
 import tempfile
@@ -51,13 +53,13 @@ def bar_series(symbol: str, days: int, rng: random.Random) -> list[dict[str, obj
     return out
 
 
-def produce(settings: KafkaSettings, topic: str, records: list[tuple[bytes, bytes]]) -> float:
+def produce(settings: KafkaSettings, topic: str, records: list[tuple[bytes, bytes]], partition: int = -1) -> float:
     producer = make_producer(settings, **{"linger.ms": 20})
     t0 = time.monotonic()
     for key, value in records:
         while True:
             try:
-                producer.produce(topic, key=key, value=value)
+                producer.produce(topic, key=key, value=value, partition=partition)
                 break
             except BufferError:
                 producer.poll(0.05)
@@ -65,72 +67,121 @@ def produce(settings: KafkaSettings, topic: str, records: list[tuple[bytes, byte
     return t0
 
 
-def run_turnpoint(bootstrap: str, symbols: int, days: int, per_message: int, readings: int, tmp: Path) -> dict[str, float]:
-    prefix = f"b{uuid.uuid4().hex[:6]}."
-    settings = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=prefix, partitions=2)
-    ensure_topics(settings)
-    group = f"{prefix}{topics.TRANSFORM_GROUP.group_id}"
-    env = {"TURNPOINT_KAFKA__BOOTSTRAP_SERVERS": bootstrap, "TURNPOINT_KAFKA__TOPIC_PREFIX": prefix,
-           "TURNPOINT_KAFKA__PARTITIONS": "2", "TURNPOINT_TRANSFORM__DATA_DIR": str(tmp / "tp"),
-           "TURNPOINT_TRANSFORM__PORT": str(free_port()), "TURNPOINT_TZ": "Asia/Seoul"}
-    proc = spawn([python(), "-m", "turnpoint.cli.main", "transform", "worker"], env, tmp / "worker.log")
-    rng = random.Random(1)
-    bars_topic = f"{prefix}{topics.BARS.name}"
-    readings_topic = f"{prefix}{topics.READINGS.name}"
-    try:
-        # warm up: the group joins, agents start, tables exist
-        warm = [(b"WARM", orjson.dumps({"v": 1, "items": bar_series("WARM", 50, rng)}))]
-        produce(settings, bars_topic, warm)
-        wait_lag_zero(bootstrap, group, [bars_topic], 120, proc)
+class Worker:
+    """A warm `turnpoint transform worker` on its own topic prefix, and the phases it is measured on."""
+
+    def __init__(self, bootstrap: str, tmp: Path) -> None:
+        self.bootstrap = bootstrap
+        self.prefix = prefix = f"b{uuid.uuid4().hex[:6]}."
+        self.settings = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=prefix, partitions=2)
+        ensure_topics(self.settings)
+        self.group = f"{prefix}{topics.TRANSFORM_GROUP.group_id}"
+        env = {"TURNPOINT_KAFKA__BOOTSTRAP_SERVERS": bootstrap, "TURNPOINT_KAFKA__TOPIC_PREFIX": prefix,
+               "TURNPOINT_KAFKA__PARTITIONS": "2", "TURNPOINT_TRANSFORM__DATA_DIR": str(tmp / f"tp-{prefix}"),
+               "TURNPOINT_TRANSFORM__PORT": str(free_port()), "TURNPOINT_TZ": "Asia/Seoul"}
+        self.proc = spawn([python(), "-m", "turnpoint.cli.main", "transform", "worker"], env,
+                          tmp / f"worker-{prefix}log")
+        self.bars_topic = f"{prefix}{topics.BARS.name}"
+        self.readings_topic = f"{prefix}{topics.READINGS.name}"
+
+    def warm(self) -> None:
+        """The group joins, agents start, tables exist, and every input partition was seen once (its
+        first batch asks the broker where to resume: not part of any figure)."""
+        warm_partitions(self.settings, self.bars_topic, 2)
+        reading = {"series": "WARM/temp", "ts": "2024-12-31T00:00:00Z", "value": 1.0}
+        for partition in range(2):
+            produce(self.settings, self.readings_topic, [(b"WARM/temp", orjson.dumps({"v": 1, "items": [reading]}))],
+                    partition)
+        wait_lag_zero(self.bootstrap, self.group, [self.bars_topic, self.readings_topic], 120, self.proc)
         print("worker warm", flush=True)
 
+    def timed(self, topic: str, records: list[tuple[bytes, bytes]], timeout: float = 900) -> float:
+        """Seconds from the first record produced to the group's commit of the last (and the worker's CPU
+        seconds meanwhile in `self.cpu`: a figure that other jobs on the machine disturb less)."""
+        c0 = cpu_seconds(self.proc.pid)
+        t0 = produce(self.settings, topic, records)
+        t1 = wait_lag_zero(self.bootstrap, self.group, [topic], timeout, self.proc)
+        self.cpu = cpu_seconds(self.proc.pid) - c0
+        return t1 - t0
+
+    def rss(self) -> float:
+        return peak_rss_mb(self.proc.pid)
+
+    def stop(self) -> None:
+        stop(self.proc)
+
+
+def run_turnpoint(bootstrap: str, symbols: int, days: int, per_message: int, readings: int, tmp: Path,
+                  live: int) -> dict[str, float]:
+    worker = Worker(bootstrap, tmp)
+    try:
+        worker.warm()
         records = batched_records(symbols, days, per_message)
         n_bars = symbols * days
-        t0 = produce(settings, bars_topic, records)
-        t1 = wait_lag_zero(bootstrap, group, [bars_topic], 900, proc)
-        batched = n_bars / (t1 - t0)
-        rss = peak_rss_mb(proc.pid)
-        print(f"turnpoint: {n_bars} bars of {symbols} symbols in {len(records)} messages: {t1 - t0:.2f}s "
+        took = worker.timed(worker.bars_topic, records)
+        batched = n_bars / took
+        rss = worker.rss()
+        print(f"turnpoint: {n_bars} bars of {symbols} symbols in {len(records)} messages: {took:.2f}s "
               f"= {batched:,.0f} bars/s; worker peak RSS {rss:.0f} MiB", flush=True)
 
-        singles = single_records(min(20_000, n_bars))
-        t0 = produce(settings, bars_topic, singles)
-        t1 = wait_lag_zero(bootstrap, group, [bars_topic], 600, proc)
-        single = len(singles) / (t1 - t0)
-        print(f"turnpoint: {len(singles)} bars, one per message: {single:,.0f} bars/s", flush=True)
+        single = live_bars(worker, live)
+        rps = batched_readings(worker, readings)
+        rps_live = live_readings(worker, min(live, readings), per_series=readings // 20)
+        return {"batched": batched, "single": single, "readings": rps, "readings_live": rps_live, "rss": worker.rss()}
+    finally:
+        worker.stop()
 
-        series = 20
-        per_series = readings // series
-        start = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
-        recs = []
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def live_bars(worker: Worker, n: int) -> float:
+    singles = single_records(n)
+    took = worker.timed(worker.bars_topic, singles, 600)
+    single = len(singles) / took
+    print(f"turnpoint: {len(singles)} bars, one per message: {single:,.0f} bars/s, "
+          f"worker CPU {1e6 * worker.cpu / len(singles):.0f} µs per message", flush=True)
+    return single
+
+
+READINGS_START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+
+
+def batched_readings(worker: Worker, readings: int, series: int = 20) -> float:
+    rng = random.Random(1)
+    per_series = readings // series
+    recs = []
+    for s in range(series):
+        name = f"plant{s}/temp"
+        items = [{"series": name, "ts": (READINGS_START + dt.timedelta(seconds=60 * i)).isoformat().replace("+00:00", "Z"),
+                  "value": 20 + rng.gauss(0, 1)} for i in range(per_series)]
+        for i in range(0, len(items), 100):
+            recs.append((name.encode(), orjson.dumps({"v": 1, "items": items[i:i + 100]})))
+    rps = series * per_series / worker.timed(worker.readings_topic, recs, 600)
+    print(f"turnpoint: {series * per_series} readings of {series} series (100 per message): {rps:,.0f} readings/s",
+          flush=True)
+    return rps
+
+
+def live_readings(worker: Worker, n: int, per_series: int, series: int = 20) -> float:
+    """The live shape of sensors: one reading per message, series interleaved as ports send them, after
+    `per_series` minutes of each series' history."""
+    rng = random.Random(2)
+    live = []
+    later = READINGS_START + dt.timedelta(seconds=60 * per_series)
+    for i in range(n // series):
+        ts = (later + dt.timedelta(seconds=60 * i)).isoformat().replace("+00:00", "Z")
         for s in range(series):
             name = f"plant{s}/temp"
-            items = [{"series": name, "ts": (start + dt.timedelta(seconds=60 * i)).isoformat().replace("+00:00", "Z"),
-                      "value": 20 + rng.gauss(0, 1)} for i in range(per_series)]
-            for i in range(0, len(items), 100):
-                recs.append((name.encode(), orjson.dumps({"v": 1, "items": items[i:i + 100]})))
-        t0 = produce(settings, readings_topic, recs)
-        t1 = wait_lag_zero(bootstrap, group, [readings_topic], 600, proc)
-        rps = series * per_series / (t1 - t0)
-        print(f"turnpoint: {series * per_series} readings of {series} series (100 per message): {rps:,.0f} readings/s",
-              flush=True)
-
-        live = []  # the live shape of sensors: one reading per message, series interleaved as ports send them
-        later = start + dt.timedelta(seconds=60 * per_series)
-        for i in range(min(20_000, readings) // series):
-            ts = (later + dt.timedelta(seconds=60 * i)).isoformat().replace("+00:00", "Z")
-            for s in range(series):
-                name = f"plant{s}/temp"
-                live.append((name.encode(), orjson.dumps({"v": 1, "items": [
-                    {"series": name, "ts": ts, "value": 20 + rng.gauss(0, 1)}]})))
-        t0 = produce(settings, readings_topic, live)
-        t1 = wait_lag_zero(bootstrap, group, [readings_topic], 600, proc)
-        rps_live = len(live) / (t1 - t0)
-        print(f"turnpoint: {len(live)} readings, one per message: {rps_live:,.0f} readings/s", flush=True)
-        return {"batched": batched, "single": single, "readings": rps, "readings_live": rps_live,
-                "rss": peak_rss_mb(proc.pid)}
-    finally:
-        stop(proc)
+            live.append((name.encode(), orjson.dumps({"v": 1, "items": [
+                {"series": name, "ts": ts, "value": 20 + rng.gauss(0, 1)}]})))
+    rps_live = len(live) / worker.timed(worker.readings_topic, live, 600)
+    print(f"turnpoint: {len(live)} readings, one per message: {rps_live:,.0f} readings/s, "
+          f"worker CPU {1e6 * worker.cpu / len(live):.0f} µs per message", flush=True)
+    return rps_live
 
 
 def batched_records(symbols: int, days: int, per_message: int) -> list[tuple[bytes, bytes]]:
@@ -172,12 +223,20 @@ def quix_python() -> Path:
     return py
 
 
-def run_quix(bootstrap: str, symbols: int, days: int, per_message: int, tmp: Path) -> dict[str, float]:
+def warm_partitions(settings: KafkaSettings, topic: str, partitions: int) -> None:
+    """One 50-bar message of symbol WARM into each partition of the bars topic."""
+    warm = [(b"WARM", orjson.dumps({"v": 1, "items": bar_series("WARM", 50, random.Random(1))}))]
+    for partition in range(partitions):
+        produce(settings, topic, warm, partition)
+
+
+def run_quix(bootstrap: str, symbols: int, days: int, per_message: int, tmp: Path, live: int,
+             shapes: tuple[str, ...] = ("batched", "live")) -> dict[str, float]:
     """The same bar job and the same input messages under Quix Streams: batched, then one bar per message."""
     py = quix_python()
     out: dict[str, float] = {}
-    for shape, records in (("batched", batched_records(symbols, days, per_message)),
-                           ("live", single_records(min(20_000, symbols * days)))):
+    for shape in shapes:
+        records = batched_records(symbols, days, per_message) if shape == "batched" else single_records(live)
         prefix = f"q{uuid.uuid4().hex[:6]}."
         names = [f"{prefix}{t.name}" for t in (topics.BARS, topics.PRICES, topics.LEGS, topics.STATES)]
         settings = KafkaSettings(bootstrap_servers=bootstrap, partitions=2)
@@ -186,8 +245,7 @@ def run_quix(bootstrap: str, symbols: int, days: int, per_message: int, tmp: Pat
         proc = spawn([str(py), str(REPO / "bench" / "peer_quix.py"), bootstrap, group, *names,
                       str(tmp / f"quix-{shape}")], {}, tmp / f"quix-{shape}.log")
         try:
-            warm = [(b"WARM", orjson.dumps({"v": 1, "items": bar_series("WARM", 50, random.Random(3))}))]
-            produce(settings, names[0], warm)
+            warm_partitions(settings, names[0], 2)
             wait_lag_zero(bootstrap, group, [names[0]], 180, proc)
             n = sum(len(orjson.loads(v)["items"]) for _, v in records)
             t0 = produce(settings, names[0], records)
@@ -228,6 +286,28 @@ def run_naive(bootstrap: str, n_bars: int, tmp: Path) -> float:
         stop(proc)
 
 
+def live_only(bootstrap: str, tmp: Path, live: int, repeat: int, peer: str | None) -> None:
+    """The live shape alone, `repeat` times in one run: turnpoint's bars and readings, then the peer's bars."""
+    runs: list[dict[str, float]] = []
+    for r in range(repeat):
+        worker = Worker(bootstrap, tmp)
+        try:
+            worker.warm()
+            run = {"live": live_bars(worker, live), "readings_live": live_readings(worker, live, per_series=0)}
+            run["rss"] = worker.rss()
+        finally:
+            worker.stop()
+        if peer == "quix":
+            q = run_quix(bootstrap, 0, 0, 0, tmp, live, shapes=("live",))
+            run["quix_live"], run["quix_rss"] = q["live"], q["live_rss"]
+            run["ratio_live_vs_quix"] = run["live"] / run["quix_live"]
+        print(f"run {r + 1}: " + ", ".join(f"{k} {v:,.2f}" for k, v in run.items()), flush=True)
+        runs.append(run)
+    best = max(runs, key=lambda x: x["live"])
+    final_line("transform-live", best["live"], "bars/s", "quix live" if peer else "none", best.get("quix_live", 0.0),
+               runs=[{k: round(v, 2) for k, v in run.items()} for run in runs], messages=live)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small run, under 3 minutes")
@@ -235,16 +315,25 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=None)
     ap.add_argument("--peer", choices=["quix"], default=None,
                     help="also run the same job under a peer framework, same broker, same messages")
+    ap.add_argument("--live", type=int, default=20_000, help="messages of the one-bar/one-reading-per-message shape")
+    ap.add_argument("--live-only", action="store_true",
+                    help="only the live shape (bars, readings, and the peer's bars), --repeat times")
+    ap.add_argument("--repeat", type=int, default=1, help="repetitions of --live-only in the same run")
     args = ap.parse_args()
     symbols = args.symbols or 5000
     days = args.days or (100 if args.quick else 500)
     naive_bars = 10_000 if args.quick else 40_000
     readings = 100_000 if args.quick else 1_000_000
+    if args.live_only:
+        with broker() as bootstrap, tempfile.TemporaryDirectory() as tmpdir:
+            live_only(bootstrap, Path(tmpdir), args.live, args.repeat, args.peer)
+        return
+    live = min(args.live, symbols * days)
     with broker() as bootstrap, tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        tp = run_turnpoint(bootstrap, symbols, days, 250, readings, tmp)
+        tp = run_turnpoint(bootstrap, symbols, days, 250, readings, tmp, live)
         naive = run_naive(bootstrap, naive_bars, tmp)
-        peer = run_quix(bootstrap, symbols, days, 250, tmp) if args.peer == "quix" else {}
+        peer = run_quix(bootstrap, symbols, days, 250, tmp, live) if args.peer == "quix" else {}
     extra: dict[str, object] = {}
     if peer:
         extra = {"quix_batched": round(peer["batched"], 1), "quix_live": round(peer["live"], 1),
