@@ -63,7 +63,8 @@ def restore(bootstrap: str, database_url: str, journal_dir: Path | None, console
         if journal_dir is not None:
             from turnpoint.ingest.journal import resend
 
-            journal = resend(kafka, database_url, journal_dir, progress=show, lateness_days=transform.lateness_days)
+            journal = resend(kafka, database_url, journal_dir, progress=show, lateness_days=transform.lateness_days,
+                             future_skew_days=transform.future_skew_days)
     return Restored(len(created), rebuild, journal, time.monotonic() - t0)
 
 

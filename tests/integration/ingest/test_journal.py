@@ -117,3 +117,30 @@ def test_a_late_reading_is_settled_pruned_and_never_re_sent(
     assert (done.items, done.covered, done.late) == (1, 0, 1), done
     assert prune(journal, ingest_database, lateness_days=2.0) == 1  # the late one; `near` is still owed
     assert len(journal.spool.segments()) == 1
+
+
+def test_a_reading_or_bar_journaled_in_the_future_is_settled_and_never_re_sent(
+    tmp_path: Path, kafka_settings: KafkaSettings, ingest_database: str,
+) -> None:
+    """SPEC 2: an event more than the skew ahead of the clock is dead-lettered `future` by every consumer and
+    never stored. Re-sent after a restart a day later it would be accepted: a result changed by a restart."""
+    import datetime as dt
+
+    ahead = (dt.datetime.now(dt.UTC) + dt.timedelta(days=30)).replace(microsecond=0)
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=6)).replace(microsecond=0)
+    journal = Journal(tmp_path / "journal", kafka_settings)
+    _publish(kafka_settings, journal, topics.READINGS, "j/fut",
+             [{"series": "j/fut", "ts": ahead.isoformat(), "value": 1.0}])
+    bar = {**_bar("JF", 1, 11.0), "date": ahead.date().isoformat()}
+    _publish(kafka_settings, journal, topics.BARS, "JF", [bar])
+    _publish(kafka_settings, journal, topics.READINGS, "j/fut",  # within the skew: owed
+             [{"series": "j/fut", "ts": soon.isoformat(), "value": 2.0}])
+
+    done = resend(kafka_settings, ingest_database, tmp_path / "journal", future_skew_days=1.0)
+    assert (done.items, done.future, done.covered) == (1, 2, 0), done
+    # with a skew of 60 days nothing was in the future: all three are owed, and pruning stops at the first
+    lenient = resend(kafka_settings, ingest_database, tmp_path / "journal", future_skew_days=60.0)
+    assert (lenient.items, lenient.future) == (3, 0), lenient
+    assert prune(journal, ingest_database, future_skew_days=60.0) == 0
+    assert prune(journal, ingest_database, future_skew_days=1.0) == 2
+    assert len(journal.spool.segments()) == 1

@@ -10,11 +10,15 @@ topic (bars, readings, counts, symbols) is appended here, in acknowledgement ord
   whose every item PostgreSQL already holds with the same value, or that a later journal record for the
   same key supersedes, or that is a reading later than the allowed lateness behind the newest stored
   reading of its series (SPEC 2: the pipeline dead-letters it as `late`, now and after any re-send, so it
-  is settled; without this one late reading would hold every later segment until the retention); it stops at the first segment that is still needed, so what stays is a suffix of
+  is settled; without this one late reading would hold every later segment until the retention), or that
+  is a reading or bar more than the future skew ahead of the time its segment was last written (the
+  pipeline dead-letters it as `future`; re-sent a day later it would be accepted, and a restart would
+  change a result); it stops at the first segment that is still needed, so what stays is a suffix of
   the acknowledgement order. Segments older than `spool_retention_days` go regardless.
 - `resend` (`turnpoint dev up` and the supervisor, after the transform's history was re-published onto an
   empty broker, before the ingest starts) sends the journal's last value of every key that PostgreSQL
-  does not hold yet and that is not late by then, in acknowledgement order.
+  does not hold yet and that is neither late by then nor was in the future when journaled, in
+  acknowledgement order.
 
 Identity: a bar is (symbol, date), a reading (series, ts), a count the two readings it becomes
 (camera/people and camera/vehicle at its period start), a symbol its name.
@@ -38,6 +42,7 @@ from turnpoint.core.lateness import Horizons
 from turnpoint.core.observability import get_logger
 from turnpoint.core.produce import envelopes, produce
 from turnpoint.core.settings import KafkaSettings
+from turnpoint.core.skew import Bound
 from turnpoint.ingest.spool import Spool
 
 log = get_logger("turnpoint.ingest.journal")
@@ -159,24 +164,42 @@ class _Settled:
 
     stored: dict[Key, Any]
     horizons: Horizons
+    bounds: dict[int, Bound]  # segment -> SPEC 2's future bound when it was last written
 
     def late(self, entry: _Entry) -> bool:
         """Every identity of `entry` is a reading the allowed lateness refuses now (and so forever)."""
         return bool(entry.ids) and all(k[0] == "reading" and self.horizons.behind(k[1], _ts(k[2])) for k, _ in entry.ids)
 
+    def future(self, entry: _Entry) -> bool:
+        """Every identity of `entry` was more than the skew ahead of the clock when it was journaled. The
+        segment's last write bounds the append from above, so an item within seconds of the bound may be
+        kept (and re-sent, to be judged again), never the reverse."""
+        bound = self.bounds[entry.segment]
+
+        def ahead(k: Key) -> bool:
+            if k[0] == "reading":
+                return bound.instant("ts", _ts(k[2])) is not None
+            return k[0] == "bar" and bound.date("date", dt.date.fromisoformat(k[2])) is not None
+
+        return bool(entry.ids) and all(ahead(k) for k, _ in entry.ids)
+
     def covered(self, entry: _Entry) -> bool:
         return all(k in self.stored and self.stored[k] == v for k, v in entry.ids)
 
     def done(self, entry: _Entry) -> bool:
-        return self.covered(entry) or self.late(entry)
+        return self.covered(entry) or self.late(entry) or self.future(entry)
 
 
-def _settled(conn: Any, ids: Iterable[Key], lateness_days: float) -> _Settled:
+def _settled(conn: Any, ids: Iterable[Key], segments: list[Path], lateness_days: float,
+             future_skew_days: float) -> _Settled:
     ids = list(ids)
-    return _Settled(_stored(conn, ids), Horizons(lateness_days, _newest(conn, ids)))
+    skew = dt.timedelta(days=future_skew_days)
+    bounds = {n: Bound(dt.datetime.fromtimestamp(p.stat().st_mtime, dt.UTC) + skew) for n, p in enumerate(segments)}
+    return _Settled(_stored(conn, ids), Horizons(lateness_days, _newest(conn, ids)), bounds)
 
 
-def prune(journal: Journal, database_url: str, now: float | None = None, lateness_days: float = 2.0) -> int:
+def prune(journal: Journal, database_url: str, now: float | None = None, lateness_days: float = 2.0,
+          future_skew_days: float = 1.0) -> int:
     """Delete the oldest closed segments PostgreSQL covers (see the module docstring); return how many."""
     import psycopg
 
@@ -191,7 +214,7 @@ def prune(journal: Journal, database_url: str, now: float | None = None, latenes
         for k, _ in e.ids:
             last[k] = e.segment
     with psycopg.connect(database_url, connect_timeout=10) as conn:
-        settled = _settled(conn, last, lateness_days)
+        settled = _settled(conn, last, segments, lateness_days, future_skew_days)
     removed = 0
     by_segment = {n: list(g) for n, g in groupby(entries, key=lambda e: e.segment)}
     for n, segment in enumerate(segments):
@@ -214,15 +237,16 @@ class Resent:
     covered: int = 0
     superseded: int = 0
     late: int = 0
+    future: int = 0
     seconds: float = 0.0
 
     def line(self) -> str:
         return (f"journal: {self.items} accepted records not yet in PostgreSQL re-sent ({self.covered} already "
-                f"there, {self.superseded} superseded, {self.late} late)")
+                f"there, {self.superseded} superseded, {self.late} late, {self.future} future)")
 
 
 def resend(kafka: KafkaSettings, database_url: str, folder: Path, progress: Progress | None = None,
-           batch: int = 1000, lateness_days: float = 2.0) -> Resent:
+           batch: int = 1000, lateness_days: float = 2.0, future_skew_days: float = 1.0) -> Resent:
     """Send each key's last journal value that PostgreSQL does not hold, in acknowledgement order."""
     import psycopg
 
@@ -236,7 +260,7 @@ def resend(kafka: KafkaSettings, database_url: str, folder: Path, progress: Prog
         for k, _ in e.ids:
             last[k] = e.seq
     with psycopg.connect(database_url, connect_timeout=10) as conn:
-        settled = _settled(conn, last, lateness_days)
+        settled = _settled(conn, last, segments, lateness_days, future_skew_days)
     todo: list[_Entry] = []
     for e in entries:
         if not e.ids:
@@ -247,6 +271,8 @@ def resend(kafka: KafkaSettings, database_url: str, folder: Path, progress: Prog
             report.covered += 1
         elif settled.late(e):
             report.late += 1
+        elif settled.future(e):
+            report.future += 1
         else:
             todo.append(e)
     failures: list[str] = []
@@ -275,5 +301,5 @@ def resend(kafka: KafkaSettings, database_url: str, folder: Path, progress: Prog
         raise RuntimeError(msg)
     report.seconds = time.perf_counter() - t0
     log.info("ingest journal re-sent", items=report.items, covered=report.covered, superseded=report.superseded,
-             late=report.late)
+             late=report.late, future=report.future)
     return report

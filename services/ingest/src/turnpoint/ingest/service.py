@@ -65,7 +65,8 @@ class IngestService:
                 self.journal.sync()
                 if time.monotonic() - pruned_at >= JOURNAL_PRUNE_SECONDS:
                     pruned_at = time.monotonic()
-                    prune(self.journal, self.settings.dsn(), lateness_days=self.settings.lateness_days)
+                    prune(self.journal, self.settings.dsn(), lateness_days=self.settings.lateness_days,
+                          future_skew_days=self.settings.future_skew_days)
             except Exception as exc:
                 log.error("journal maintenance failed", error=str(exc))
 
