@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 # The plain half (names, limits, checks) lives in `limits`, which needs no pydantic; re-exported here.
 from turnpoint.core.limits import CAMERA_MAX as CAMERA_MAX
@@ -37,10 +37,35 @@ from turnpoint.core.limits import check_text as check_text
 
 SCHEMA_VERSION = 1
 
-AwareDatetime = Annotated[dt.datetime, AfterValidator(check_instant)]
-"""An instant with an offset in the years 1000-2999, normalised to UTC."""
-Date = Annotated[dt.date, AfterValidator(check_date)]
-"""A calendar date in the years 1000-2999."""
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _iso_text(kind: type[dt.date], example: str) -> Any:
+    """Dates and instants arrive as ISO-8601 text (or as `kind` from Python code), never as numbers: pydantic
+    would read 1700000000, "1700000000" (and true) as a Unix time, which has no offset (SPEC 2)."""
+
+    def check(value: object) -> object:
+        if isinstance(value, kind):
+            return value
+        if isinstance(value, str) and ((value[4:5] == "-" and value[:4].isdigit()) or not _numeric(value)):
+            return value  # the common "YYYY-..." first: no float() attempt
+        msg = f"expected ISO-8601 text like {example}, got {type(value).__name__} {str(value)[:40]!r}"
+        raise ValueError(msg)
+
+    return BeforeValidator(check)
+
+
+AwareDatetime = Annotated[dt.datetime, _iso_text(dt.datetime, "2025-01-31T09:00:00+09:00"), AfterValidator(check_instant)]
+"""An instant: ISO-8601 text with an offset in the years 1000-2999, normalised to UTC."""
+Date = Annotated[dt.date, _iso_text(dt.date, "2025-01-31"), AfterValidator(check_date)]
+"""A calendar date: ISO-8601 text (YYYY-MM-DD) in the years 1000-2999."""
 Finite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 """A JSON number (an int or a float, never a string or a boolean), finite."""
 Price = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
