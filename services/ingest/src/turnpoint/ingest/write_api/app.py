@@ -33,6 +33,7 @@ from turnpoint.core import topics
 from turnpoint.core.freshness import JobBeats
 from turnpoint.core.observability import get_logger
 from turnpoint.core.same_origin import SameOriginPages
+from turnpoint.core.strictjson import duplicate_key
 from turnpoint.core.topics import TopicSpec
 from turnpoint.ingest import metrics
 from turnpoint.ingest.acks import publish_and_wait
@@ -88,6 +89,8 @@ def parse_records(body: bytes, model: type[BaseModel], max_items: int) -> list[d
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise Problem(422, "Invalid JSON", f"the body is not JSON: {exc}") from None
+    if (twice := duplicate_key(body)) is not None:  # parsers disagree on which value wins: refuse both
+        raise Problem(422, "Invalid JSON", f"the key {twice[:100]!r} appears twice in one object; nothing was published")
     if isinstance(doc, dict) and isinstance(doc.get("items"), list):
         items = doc["items"]
     elif isinstance(doc, list):
