@@ -6,7 +6,13 @@ letter of the transform with the right reason (and of the loader and the model w
 too); good + bad sent = stored + dead-lettered; no service restarted; `dev wait-idle` returns.
 
 `test_random_mix` sends a random mix of the same classes for TURNPOINT_FUZZ_SECONDS (default 15) with the
-same accounting. The embedded broker (Tansu) keeps every record in memory: a module sends at most
+same accounting. `test_hostile_posts_through_the_write_api` posts hostile bodies (oversize, bad JSON, wrong
+types, NaN/Inf, dates outside 1000-2999, duplicate keys, control characters, bad or short tokens, ...) among
+good posts of other clients, concurrently: each bad one is a 4xx problem+json and publishes nothing, every
+good one lands exactly once, and an accepted reading a year ahead is a `future` dead letter everywhere.
+`test_thirty_thousand_bars_of_one_symbol_through_the_stack`: one file of 30,000 daily bars of one symbol (a
+single output message of its legs was over 8 MB and crash-looped the transform) through the drop folder.
+The embedded broker (Tansu) keeps every record in memory: a module sends at most
 TURNPOINT_FUZZ_BIG (default 100) raw 6 MB messages, the rest of a long mix goes on without them (a 1800 s
 run without that bound grew the broker to 22 GB in 12 minutes, and the kernel killed it).
 """
@@ -21,10 +27,12 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -32,6 +40,7 @@ from support.devstack_harness import DevStack
 
 from turnpoint.cli.embedded import free_port
 from turnpoint.core import topics
+from turnpoint.core.algorithms import SymbolRebounds
 from turnpoint.core.dates import trading_days
 from turnpoint.core.kafka import end_offsets
 from turnpoint.core.kafkalog import client_logger
@@ -310,3 +319,176 @@ def test_random_mix(stack: DevStack) -> None:
         rounds += 1
     report = check_account(stack, sender, "f")
     print(f"random mix, {FUZZ_SECONDS:.0f}s, {rounds} rounds:", orjson.dumps(report).decode())
+
+
+# ------------------------------------------------------------------------------------------ the write API
+
+Post = tuple[str, str, bytes, dict[str, str], set[int]]  # name, path, body, headers, the statuses expected
+
+
+def _good_posts(tag: str, rng: random.Random, auth: dict[str, str]) -> tuple[list[Post], list[tuple[Any, ...]]]:
+    """Posts of 1-4 records of three keys per route (each key once: stored exactly once), and their identities."""
+    posts: list[Post] = []
+    expected: list[tuple[Any, ...]] = []
+    days = iter(trading_days(dt.date(2021, 1, 4), 200))
+    t0 = NOW - dt.timedelta(hours=3)
+    n = 0
+    for i in range(24):
+        k = i % 3
+        readings, bars, counts = [], [], []
+        for _ in range(rng.randint(1, 4)):
+            n += 1
+            ts = t0 + dt.timedelta(seconds=7 * n)
+            readings.append({"series": f"hostile/{tag}/s{k}", "ts": ts.isoformat(), "value": rng.uniform(0, 9)})
+            expected.append(("reading", f"hostile/{tag}/s{k}", ts))
+            day, close = next(days), rng.uniform(50, 60)
+            bars.append({"symbol": f"H{tag}{k}", "date": day.isoformat(), "open": close, "high": close + 1,
+                         "low": close - 1, "close": close, "volume": 5.0})
+            expected.append(("bar", f"H{tag}{k}", day))
+            start = t0 + dt.timedelta(minutes=15 * n)
+            counts.append({"camera": f"hostile-{tag}-cam{k}", "period_start": start.isoformat(),
+                           "period_end": (start + dt.timedelta(minutes=15)).isoformat(), "people": n, "vehicle": 1})
+            expected.append(("count", f"hostile-{tag}-cam{k}", start))
+        wrap = rng.choice([lambda r: r, lambda r: {"items": r}, lambda r: r[0] if len(r) == 1 else r])
+        posts += [(f"good readings {i}", "/v1/readings", orjson.dumps(wrap(readings)), auth, {202}),
+                  (f"good bars {i}", "/v1/bars", orjson.dumps(wrap(bars)), auth, {202}),
+                  (f"good counts {i}", "/v1/counts", orjson.dumps(wrap(counts)), auth, {202})]
+    return posts, expected
+
+
+def _bad_posts(tag: str, auth: dict[str, str], bars_only: dict[str, str]) -> list[Post]:
+    """Hostile bodies and headers. Their records use keys the database check counts (`s9`, `H..9`, `cam9`):
+    one that leaked would be an extra row."""
+    series, ts = f"hostile/{tag}/s9", (NOW - dt.timedelta(minutes=30)).isoformat()
+    reading = {"series": series, "ts": ts, "value": 1.0}
+    bar = {"symbol": f"H{tag}9", "date": "2021-06-01", "open": 2.0, "high": 3.0, "low": 1.0, "close": 2.5,
+           "volume": 1.0}
+    start = NOW - dt.timedelta(hours=1)
+    count = {"camera": f"hostile-{tag}-cam9", "period_start": start.isoformat(),
+             "period_end": (start + dt.timedelta(minutes=15)).isoformat(), "people": 1, "vehicle": 1}
+    R, B, C = "/v1/readings", "/v1/bars", "/v1/counts"
+    js = orjson.dumps
+    big = js([{**reading, "ts": (NOW - dt.timedelta(seconds=i)).isoformat()} for i in range(60_000)])
+    assert len(big) > 4 * 1024 * 1024
+    ten_and_one = [{**reading, "ts": (NOW - dt.timedelta(seconds=i)).isoformat()} for i in range(10)]
+    ten_and_one.append({**reading, "unit": '"' * 450_000})  # the issue's 900 KB record
+    raw = js(reading).decode()
+    return [
+        ("oversize body", R, big, auth, {413}),
+        ("too many records", R, js([{**reading, "ts": (NOW - dt.timedelta(seconds=i)).isoformat()}
+                                    for i in range(10_001)]), auth, {413}),
+        ("10 good records and one of 900 KB", R, js(ten_and_one), auth, {413, 422}),
+        ("not JSON", R, b"{not json", auth, {422}),
+        ("not UTF-8", R, b'\xff\xfe{"series": 1}', auth, {422}),
+        ("NaN", R, raw.replace("1.0", "NaN").encode(), auth, {422}),
+        ("Infinity", R, raw.replace("1.0", "-Infinity").encode(), auth, {422}),
+        ("1e999", R, raw.replace("1.0", "1e999").encode(), auth, {422}),
+        ("value as a string", R, js({**reading, "value": "1.5"}), auth, {422}),
+        ("value as a boolean", R, js({**reading, "value": True}), auth, {422}),
+        ("ts as a number", R, js({**reading, "ts": 1_700_000_000}), auth, {422}),
+        ("ts without an offset", R, js({**reading, "ts": "2025-01-01T00:00:00"}), auth, {422}),
+        ("ts in 9999", R, js({**reading, "ts": "9999-12-31T23:59:59Z"}), auth, {422}),
+        ("ts in year 0", R, js({**reading, "ts": "0001-01-01T00:00:00+01:00"}), auth, {422}),
+        ("bar in 9999", B, js({**bar, "date": "9999-12-31"}), auth, {422}),
+        ("count in 9999", C, js({**count, "period_start": "9999-12-31T00:00:00Z",
+                                 "period_end": "9999-12-31T00:15:00Z"}), auth, {422}),
+        ("duplicate key", R, raw.replace('"ts"', f'"series":"hostile/{tag}/s0","ts"').encode(), auth, {422}),
+        ("NUL in a series", R, js({**reading, "series": series + "\x00x"}), auth, {422}),
+        ("a bell in a unit", R, js({**reading, "unit": "k\x07W"}), auth, {422}),
+        ("an unknown field", R, js({**reading, "extra": 1}), auth, {422}),
+        ("an empty batch", R, b"[]", auth, {422}),
+        ("a number", R, b"42", auth, {422}),
+        ("items that are no objects", R, b"[1, 2]", auth, {422}),
+        ("nested 1,000 deep", R, b"[" * 1000 + b"]" * 1000, auth, {422}),
+        ("high below low", B, js({**bar, "high": 0.5}), auth, {422}),
+        ("a price of 0", B, js({**bar, "close": 0.0}), auth, {422}),
+        ("negative people", C, js({**count, "people": -1}), auth, {422}),
+        ("a count that ends before it starts", C, js({**count, "period_end": count["period_start"]}), auth, {422}),
+        ("a camera too long for its series", C, js({**count, "camera": "c" * 200}), auth, {422}),
+        ("no token", R, js(reading), {}, {401}),
+        ("an unknown token", R, js(reading), {"Authorization": "Bearer tp_not_a_token"}, {401}),
+        ("not a bearer token", R, js(reading), {"Authorization": "Basic dXNlcjpwdw=="}, {401}),
+        ("a token without the scope", R, js(reading), bars_only, {403}),
+    ]
+
+
+def _post(client: httpx.Client, post: Post) -> tuple[Post, int, str, str]:
+    _name, path, body, headers, _want = post
+    for _ in range(20):  # a client retries 503 (Retry-After): a loaded machine may miss the ack timeout
+        r = client.post(path, content=body, headers={"Content-Type": "application/json", **headers})
+        if r.status_code != 503:
+            break
+        time.sleep(float(r.headers.get("retry-after", "1")))
+    return post, r.status_code, r.headers.get("content-type", ""), r.text[:300]
+
+
+def test_hostile_posts_through_the_write_api(stack: DevStack) -> None:
+    tag = "w"
+    token = stack.create_token("hostile-writer", "write:readings", "write:bars", "write:counts")
+    short = stack.create_token("hostile-bars-only", "write:bars")
+    auth, bars_only = {"Authorization": f"Bearer {token}"}, {"Authorization": f"Bearer {short}"}
+    rng = random.Random(1516)
+    good, expected = _good_posts(tag, rng, auth)
+    ahead = {"series": f"hostile/{tag}/ahead", "ts": (NOW + dt.timedelta(days=365)).isoformat(), "value": 1.0}
+    posts = [*good, *_bad_posts(tag, auth, bars_only),
+             ("a reading a year ahead (valid: the stream's clock rule)", "/v1/readings", orjson.dumps(ahead), auth,
+              {202})]
+    # an idempotency key used again with another body
+    key = {**auth, "Idempotency-Key": f"hostile-{time.time_ns()}"}
+    first = good[0]
+    rng.shuffle(posts)
+    with httpx.Client(base_url=stack.url("ingest"), timeout=60) as client:
+        assert _post(client, (first[0], first[1], first[2], key, {202}))[1] == 202
+        with ThreadPoolExecutor(4) as pool:  # bad bodies arrive while good posts of other clients are in flight
+            results = list(pool.map(lambda p: _post(client, p), posts))
+        again = _post(client, ("same key, other body", "/v1/readings", good[3][2], key, {422}))
+        results.append(again)
+        assert client.get("/healthz").status_code == 200
+    wrong = [(p[0], status, text) for p, status, _ct, text in results if status not in p[4]]
+    assert not wrong, wrong
+    problems = [(p[0], ct) for p, status, ct, _t in results if status >= 400 and ct != "application/problem+json"]
+    assert not problems, problems
+    stack.wait_idle(timeout=240)
+    assert stack.restarts() and not any(stack.restarts().values()), stack.restarts()
+    # every good record exactly once; nothing of a refused request (the s9/H..9/cam9 keys would be extra rows)
+    db = stored(stack.database_url, tag)
+    want = Counter(expected)
+    for kind in ("bars", "readings", "counts"):
+        assert db[kind] == Counter(e for e in want if e[0] == kind[:-1]), kind
+    # the accepted reading a year ahead: a dead letter `future` of the transform, the loader and the model
+    ahead_letters = {d["service"]: d["reason"] for d in dead_letters(stack.bootstrap)
+                     if d["source_topic"] == topics.READINGS.name and f"hostile/{tag}/ahead" in d["payload"]}
+    assert ahead_letters == dict.fromkeys(("transform", "loader", "turnpoint-model"), "future")
+    statuses = Counter(str(status) for _p, status, _ct, _t in results)
+    print("write API:", orjson.dumps({"posts": len(results), "statuses": statuses,
+                                      "good_records": sum(want.values())}).decode())
+
+
+# ------------------------------------------------------------------------------------------ a long history
+
+
+def test_thirty_thousand_bars_of_one_symbol_through_the_stack(stack: DevStack) -> None:
+    import psycopg
+
+    symbol = "HLONG30K"
+    days = trading_days(dt.date(1905, 1, 2), 30_000)
+    assert days[-1] < NOW.date()  # all of them before the clock (SPEC 2)
+    closes = [100 + 20 * ((i * 37) % 11 - 5) / 5 + i * 0.001 for i in range(len(days))]
+    rows = [(d, c, c + 1, c - 1, c, 10.0) for d, c in zip(days, closes, strict=True)]
+    drop = stack.home / "drop"
+    part = drop / f"{symbol}.part"
+    part.write_text("symbol,date,open,high,low,close,volume\n" + "".join(
+        f"{symbol},{d.isoformat()},{o!r},{h!r},{lo!r},{c!r},{v!r}\n" for d, o, h, lo, c, v in rows))
+    part.rename(drop / f"{symbol}.csv")  # the ingest's drop folder takes whole *.csv files
+    stack.wait_idle(timeout=300)
+    assert stack.restarts() and not any(stack.restarts().values()), stack.restarts()
+    expected = {(leg["gtype"], leg["start_date"]): leg["end_date"]
+                for leg in SymbolRebounds(symbol, threshold=0.0, revision_horizon=60).apply(rows).legs}
+    with psycopg.connect(stack.database_url, connect_timeout=10) as conn:
+        [[prices]] = conn.execute("select count(*) from price where symbol = %s and interval = 'day'", (symbol,))
+        legs = {(g, s): e for g, s, e in conn.execute(
+            "select gtype, start_date, end_date from rebound_leg where symbol = %s", (symbol,))}
+    assert prices == 30_000
+    assert len(legs) == len(expected) > 80_000  # one message of them was over 8 MB
+    assert legs == expected
+    assert not [d for d in dead_letters(stack.bootstrap) if d.get("key") == symbol]
