@@ -140,6 +140,8 @@ def main() -> None:
     ap.add_argument("--counts", action=argparse.BooleanOptionalAction, default=True,
                     help="POST 4 CCTV counts every second during the live phase; they become readings "
                          "(<camera>/people, <camera>/vehicle) that the check includes (default: on)")
+    ap.add_argument("--broker-max-rss-mb", type=float,
+                    help="TURNPOINT_BROKER__MAX_RSS_MB of the stack (default: the setting's, 2048; 0: no recycle)")
     ap.add_argument("--no-check", action="store_true", help="skip the row-for-row check against turnpoint batch")
     args = ap.parse_args()
     symbols = args.symbols or (200 if args.quick else 2000)
@@ -157,7 +159,8 @@ def main() -> None:
     from turnpoint.model.registry import ensure_demo_models
 
     ensure_demo_models(home / "models")
-    stack = DevStack(home, {"TURNPOINT_INGEST__SERIAL_CONFIG": str(home / "serial.yaml")})
+    limits = {} if args.broker_max_rss_mb is None else {"TURNPOINT_BROKER__MAX_RSS_MB": f"{args.broker_max_rss_mb:g}"}
+    stack = DevStack(home, {"TURNPOINT_INGEST__SERIAL_CONFIG": str(home / "serial.yaml"), **limits})
     inputs = Inputs(home / "inputs")
     try:
         stack.up()
@@ -223,6 +226,7 @@ def main() -> None:
         inputs.add_readings(count_readings)
         readings_per_s = len(feed.rows) / live_total_s
         peaks = stack.peak_rss_mb()
+        cycles = stack.broker_cycles()
         checked: dict[str, int] | str = "skipped"
         if not args.no_check:
             t2 = time.monotonic()
@@ -247,6 +251,8 @@ def main() -> None:
           f"p99 {p99 * 1000:.0f} ms over {len(fresh)} samples")
     print("backfill stages finished at (s after the drop): " + ", ".join(f"{k} {v}" for k, v in stages.items()))
     print("peak RSS (MiB): " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(peaks.items())))
+    print(f"embedded broker: {cycles.get('recycles', 0)} recycles (TURNPOINT_BROKER__MAX_RSS_MB), "
+          f"{cycles.get('restarts', 0)} restarts")
     legacy_s = LEGACY_INIT_S[0] + LEGACY_TURNING_S
     doc = {"bench": "e2e", "quick": args.quick, "symbols": symbols, "days": days, "bars": n_bars,
            "bars_per_s": round(bars_per_s, 1), "backfill_s": round(backfill_s, 1),
@@ -254,7 +260,7 @@ def main() -> None:
            "baseline_s": legacy_s, "ratio": round(legacy_s / projected, 2),
            "readings_per_s": round(readings_per_s, 1), "readings": len(feed.rows), "counts": n_counts,
            "freshness_ms": {"p50": round(p50 * 1000), "p95": round(p95 * 1000), "p99": round(p99 * 1000)},
-           "stages_s": stages, "peak_rss_mb": peaks, "checked_rows": checked}
+           "stages_s": stages, "peak_rss_mb": peaks, "broker_cycles": cycles, "checked_rows": checked}
     print(json.dumps(doc))
 
 

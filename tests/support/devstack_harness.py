@@ -198,7 +198,8 @@ class DevStack:
         return done.stdout.strip().splitlines()[-1].strip()
 
     def peak_rss_mb(self) -> dict[str, float]:
-        """VmHWM of each live service process and its children (MiB), plus the broker."""
+        """VmHWM of each live service process and its children (MiB), plus the broker; at least the peak the
+        supervisor recorded (its services and brokers before a recycle or a restart included)."""
         out: dict[str, float] = {}
         for name, pid in self.pids().items():
             if pid:
@@ -206,7 +207,22 @@ class DevStack:
         broker = self.state.get("broker_pid")
         if broker:
             out["broker"] = round(tree_peak_rss_mb(int(broker)), 1)
-        return out
+        try:
+            doc = json.loads((self.home / "services.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return out
+        recorded = {s["name"]: s.get("peak_rss_mb") or 0.0 for s in doc.get("services", [])}
+        if broker:
+            recorded["broker"] = doc.get("broker_peak_rss_mb") or 0.0
+        return {name: max(value, float(recorded.get(name, 0.0))) for name, value in out.items()}
+
+    def broker_cycles(self) -> dict[str, int]:
+        """How often the supervisor restarted (crash) and recycled (memory limit) the embedded broker."""
+        try:
+            doc = json.loads((self.home / "services.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+        return {"restarts": int(doc.get("broker_restarts", 0)), "recycles": int(doc.get("broker_recycles", 0))}
 
 
 def tree_peak_rss_mb(pid: int) -> float:

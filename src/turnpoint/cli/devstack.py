@@ -150,6 +150,31 @@ def _check_alert_rules(path: str) -> None:
         raise typer.Exit(1) from None
 
 
+def _check_supervisor_settings() -> None:
+    """`dev up` refuses a broken TURNPOINT_BROKER__* setting (the supervisor would not start)."""
+    from turnpoint.cli.recycle import SupervisorSettings
+
+    try:
+        SupervisorSettings()
+    except ValueError as exc:
+        console.print(f"[red]invalid supervisor settings: {exc}[/]")
+        raise typer.Exit(2) from None
+
+
+def save_dead_letters(stack: Stack) -> None:
+    """Keep the embedded broker's dead letters under `<home>/dead-letters` before it stops (best effort)."""
+    from turnpoint.cli.recycle import save_dead_letters as save
+
+    kafka = TurnpointSettings().kafka.model_copy(update={"bootstrap_servers": stack.bootstrap})
+    try:
+        saved = save(kafka, stack.home / "dead-letters", str(stack.broker_pid))
+    except Exception as exc:
+        console.print(f"[yellow]dead letters not saved[/] ({type(exc).__name__}: {exc})")
+        return
+    if saved:
+        console.print(f"saved {sum(saved.values())} dead letters under {stack.home / 'dead-letters'}")
+
+
 def journal_dir(stack: Stack) -> Path:
     return stack.home / "spool" / "journal"
 
@@ -166,6 +191,7 @@ def up(ports: dict[str, int] | None = None, wait: float = 120.0, quiet: bool = F
     home.mkdir(parents=True, exist_ok=True)
     (home / "logs").mkdir(exist_ok=True)
     base = TurnpointSettings()
+    _check_supervisor_settings()
     from_env = {n: int(os.environ[f"TURNPOINT_{n.upper()}__PORT"]) for n in topics.PORTS
                 if os.environ.get(f"TURNPOINT_{n.upper()}__PORT")}
     ports = {**topics.PORTS, **from_env, **(ports or {})}
@@ -296,6 +322,8 @@ def print_status(stack: Stack) -> bool:
     for r in rows:
         pid = str(r["pid"] or ("external" if r["name"] in ("broker", "postgres") else "-"))
         restarts = f", {r['restarts']} restarts" if r.get("restarts") else ""
+        if r.get("rss_mb") is not None:  # the embedded broker: its memory against the recycle limit
+            restarts += f", {r['rss_mb']:.0f} MiB, {r.get('recycles', 0)} recycles"
         table.add_row(r["name"], pid, r["address"], r["health"] + restarts)
     Console().print(table)
     return all(r["ok"] for r in rows)
@@ -310,6 +338,9 @@ def down(purge: bool = False, drain: float = 60.0) -> None:
     if drain > 0 and not purge and embedded.pid_alive(stack.supervisor().get("supervisor")):
         drain_stack(stack, drain)
     embedded.stop_pid(stack.supervisor().get("supervisor"), timeout=30)
+    stack = Stack.load(home) or stack  # the supervisor may have replaced the broker meanwhile
+    if not purge and embedded.pid_alive(stack.broker_pid):
+        save_dead_letters(stack)
     for svc in stack.supervisor().get("services", []):
         embedded.stop_pid(svc.get("pid"), timeout=5)
     embedded.stop_pid(stack.broker_pid)

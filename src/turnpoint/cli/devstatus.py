@@ -18,24 +18,32 @@ if TYPE_CHECKING:
 
 
 def status_rows(stack: Stack, health: Callable[[dict[str, Any]], tuple[bool, str]]) -> list[dict[str, Any]]:
-    """One row per component: ``name, pid, address, ok, health`` (and ``restarts`` for services)."""
+    """One row per component: ``name, pid, address, ok, health`` (and ``restarts``, ``peak_rss_mb`` for services;
+    ``rss_mb``, ``peak_rss_mb``, ``max_rss_mb``, ``recycles``, ``restarts`` for the embedded broker)."""
     from turnpoint.cli import embedded
 
     rows: list[dict[str, Any]] = []
-    broker_up = stack.broker_pid is None or embedded.pid_alive(stack.broker_pid)
-    rows.append({"name": "broker", "pid": stack.broker_pid, "address": stack.bootstrap, "ok": broker_up,
-                 "health": "up" if broker_up else "down"})
+    sup_doc = stack.supervisor()
+    broker_pid = stack.broker_pid  # stack.json: the supervisor writes a restarted broker's pid there
+    broker_up = broker_pid is None or embedded.pid_alive(broker_pid)
+    broker = {"name": "broker", "pid": broker_pid, "address": stack.bootstrap, "ok": broker_up,
+              "health": "up" if broker_up else "down"}
+    if broker_pid is not None:  # the embedded broker's memory, as the supervisor last measured it
+        broker |= {"rss_mb": sup_doc.get("broker_rss_mb"), "peak_rss_mb": sup_doc.get("broker_peak_rss_mb"),
+                   "max_rss_mb": sup_doc.get("broker_max_rss_mb"), "recycles": int(sup_doc.get("broker_recycles") or 0),
+                   "restarts": int(sup_doc.get("broker_restarts") or 0)}
+    rows.append(broker)
     pg_pid = embedded._postmaster_pid(Path(stack.pgdata)) if stack.pgdata else None
     pg_up = stack.pgdata is None or embedded.pid_alive(pg_pid)
     rows.append({"name": "postgres", "pid": pg_pid, "address": stack.database_url, "ok": pg_up,
                  "health": "up" if pg_up else "down"})
-    sup = {s["name"]: s for s in stack.supervisor().get("services", [])}
+    sup = {s["name"]: s for s in sup_doc.get("services", [])}
     for svc in stack.services:
         ok, detail = health(svc)
         info = sup.get(svc["name"], {})
         rows.append({"name": svc["name"], "pid": info.get("pid"), "address": f"http://127.0.0.1:{svc['port']}",
                      "ok": ok, "health": "healthy" if ok else f"unhealthy ({detail})",
-                     "restarts": int(info.get("restarts") or 0)})
+                     "restarts": int(info.get("restarts") or 0), "peak_rss_mb": info.get("peak_rss_mb")})
     return rows
 
 

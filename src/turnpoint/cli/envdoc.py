@@ -19,6 +19,7 @@ SERVICE_SETTINGS = {
     "api": "turnpoint.api.settings:ApiSettings",
     "alerts": "turnpoint.alerts.settings:AlertsSettings",
     "schedule": "turnpoint.cli.schedule:ScheduleSettings",
+    "dev supervisor": "turnpoint.cli.recycle:SupervisorSettings",
 }
 
 

@@ -6,7 +6,10 @@ period) and exits. Children's pids are written to `<home>/services.json` for `de
 It also watches the embedded broker. A dead broker comes back empty (memory storage), so the supervisor
 stops every service but the read API, starts a new broker on the same address, restores it
 (`turnpoint.cli.restore`: topics, PostgreSQL's history, the ingest journal) and only then starts the
-services again: nothing consumes or ingests before the history is back in every partition.
+services again: nothing consumes or ingests before the history is back in every partition. A broker whose
+RSS passes `TURNPOINT_BROKER__MAX_RSS_MB` is recycled the same way after the intake was held and the
+pipeline drained (`turnpoint.cli.recycle`). `services.json` shows the broker's RSS, peak, restarts and
+recycles and each service's peak RSS.
 """
 
 from __future__ import annotations
@@ -25,9 +28,23 @@ from typing import Any
 
 from turnpoint.cli import embedded
 from turnpoint.cli.embedded import stop_pid
+from turnpoint.cli.recycle import (
+    BrokerLimits,
+    Recycled,
+    SupervisorSettings,
+    drain,
+    group_lags,
+    rss_mb,
+    save_dead_letters,
+    tree_peak_rss_mb,
+)
 from turnpoint.core.observability import configure_logging, ecs_line
+from turnpoint.core.settings import TurnpointSettings
 
 BACKOFF_MAX = 30.0
+SETTLE_MAX = 600.0  # a recycled broker's floor is taken after this long even if the pipeline never idles
+INTAKE = ("ingest", "schedule")  # the services that accept input: a recycle holds them first
+SERVES_ON = ("api",)  # the read API answers from PostgreSQL while the broker is away
 SERVICE = "turnpoint-supervisor"
 
 
@@ -40,6 +57,7 @@ class Child:
         self.next_start = 0.0
         self.backoff = 1.0
         self.started_at = 0.0
+        self.peak_mb = 0.0  # the peak RSS over every process of this child (a recycle restarts them)
 
     def start(self) -> None:
         env = {**os.environ, **self.spec["env"]}
@@ -68,7 +86,12 @@ class Child:
         self.next_start = now + self.backoff
         self.backoff = min(self.backoff * 2, BACKOFF_MAX)
 
+    def note_peak(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.peak_mb = max(self.peak_mb, tree_peak_rss_mb(self.proc.pid))
+
     def stop(self) -> None:
+        self.note_peak()
         if self.proc is not None:
             stop_pid(self.proc.pid, timeout=15)
             self.proc.wait(timeout=5)
@@ -86,21 +109,39 @@ class Child:
     def describe(self) -> dict[str, Any]:
         pid = self.proc.pid if self.proc is not None and self.proc.poll() is None else None
         return {"name": self.spec["name"], "pid": pid, "port": self.spec.get("port"), "restarts": self.restarts,
-                "log": str(self.log_path)}
+                "peak_rss_mb": round(self.peak_mb, 1), "log": str(self.log_path)}
 
 
-def _say(message: str, level: str = "info") -> None:
+def _say(message: str, level: str = "info", **fields: Any) -> None:
     """One ECS line on stdout (the supervisor's log file)."""
-    sys.stdout.buffer.write(ecs_line(SERVICE, message, level=level))
+    sys.stdout.buffer.write(ecs_line(SERVICE, message, level=level, **fields))
     sys.stdout.flush()
 
 
-class BrokerWatch:
-    """The embedded broker of `<home>/stack.json` (none when the stack uses an external one)."""
+def _hold(children: list[Child]) -> None:
+    """Stop the children all at once: against a dead broker a service may need its whole grace period."""
+    held = [threading.Thread(target=c.hold) for c in children]
+    for t in held:
+        t.start()
+    for t in held:
+        t.join()
 
-    def __init__(self, home: Path) -> None:
+
+class BrokerWatch:
+    """The embedded broker of `<home>/stack.json` (none when the stack uses an external one): restarted when
+    it dies, recycled when its RSS passes `limits.max_rss_mb` (`turnpoint.cli.recycle`)."""
+
+    def __init__(self, home: Path, limits: BrokerLimits | None = None) -> None:
         self.home = home
+        self.limits = limits or BrokerLimits(max_rss_mb=0)
         self.restarts = 0
+        self.recycles = 0
+        self.rss_mb: float | None = None
+        self.peak_mb = 0.0
+        self.last_recycle = -float("inf")
+        self.floor_mb: float | None = None  # a recycled broker's RSS once the pipeline derived its history again
+        self.settling_since: float | None = None
+        self.idle_rounds = 0
 
     def _doc(self) -> dict[str, Any]:
         return dict(json.loads((self.home / "stack.json").read_text()))
@@ -113,16 +154,62 @@ class BrokerWatch:
             os.waitpid(pid, os.WNOHANG)  # reap it when it is our own child (a broker we restarted)
         return not embedded.pid_alive(pid)
 
-    def restart(self, children: list[Child], stopping: Callable[[], bool]) -> None:
-        """Hold the services, start a new broker on the same address, restore it, release the services."""
-        doc = self._doc()
-        _say(f"broker (pid {doc['broker_pid']}) is gone; holding the services and restarting it", "warning")
-        # all at once: against a dead broker a service may need its whole grace period to stop
-        held = [threading.Thread(target=c.hold) for c in children if c.spec["name"] != "api"]  # the API serves on
-        for t in held:
-            t.start()
-        for t in held:
-            t.join()
+    # -- memory -----------------------------------------------------------------------------------------
+
+    def sample(self) -> None:
+        """Read the broker's RSS and peak RSS (the peak over every broker of this supervisor)."""
+        pid = self._doc().get("broker_pid")
+        self.rss_mb = rss_mb(pid)
+        if pid:
+            self.peak_mb = max(self.peak_mb, tree_peak_rss_mb(pid))
+
+    def over_limit(self) -> bool:
+        """Past the limit and, after a recycle, past that recycle's floor by a quarter of the limit.
+
+        The floor is the RSS of a recycled broker once the pipeline has derived the restored history again
+        (`settle`). When that history alone takes more than the limit, another recycle would free nothing
+        until the broker holds more than it did then.
+        """
+        limit = self.limits.max_rss_mb
+        if not limit or self.rss_mb is None or self.settling_since is not None:
+            return False
+        waited = time.monotonic() - self.last_recycle >= self.limits.recycle_interval_seconds
+        return waited and self.rss_mb > max(limit, (self.floor_mb or 0.0) + limit / 4)
+
+    def settle(self, services: list[str]) -> None:
+        """After a recycle: once every consumer group is idle (two rounds in a row), the RSS is the floor."""
+        if self.settling_since is None:
+            return
+        kafka = TurnpointSettings().kafka.model_copy(update={"bootstrap_servers": self._doc()["bootstrap"]})
+        try:
+            idle = all(v == 0 for v in group_lags(kafka, services).values())
+        except Exception:  # a group still joining, the broker busy: ask again on the next round
+            idle = False
+        self.idle_rounds = self.idle_rounds + 1 if idle else 0
+        timed_out = time.monotonic() - self.settling_since > SETTLE_MAX
+        if self.idle_rounds < 2 and not timed_out:
+            return
+        self.settling_since = None
+        self.floor_mb = self.rss_mb or 0.0
+        how = "with its history derived again" if self.idle_rounds >= 2 else f"(not idle after {SETTLE_MAX:.0f}s)"
+        fields: dict[str, Any] = {"labels": {"floor_mb": round(self.floor_mb, 1)}}
+        _say(f"recycled broker settled at {self.floor_mb:.0f} MiB {how}", **fields)
+        if self.floor_mb > 0.8 * self.limits.max_rss_mb:
+            _say(f"the restored history alone takes {self.floor_mb:.0f} MiB of the broker's "
+                 f"{self.limits.max_rss_mb:g} MiB limit: a recycle cannot bring it lower; raise "
+                 "TURNPOINT_BROKER__MAX_RSS_MB", "warning")
+
+    def describe(self) -> dict[str, Any]:
+        return {"broker_restarts": self.restarts, "broker_recycles": self.recycles,
+                "broker_rss_mb": None if self.rss_mb is None else round(self.rss_mb, 1),
+                "broker_peak_rss_mb": round(self.peak_mb, 1), "broker_max_rss_mb": self.limits.max_rss_mb,
+                "broker_floor_mb": None if self.floor_mb is None else round(self.floor_mb, 1),
+                "broker_settling": self.settling_since is not None}
+
+    # -- replacing the broker ---------------------------------------------------------------------------
+
+    def _start_and_restore(self, doc: dict[str, Any], stopping: Callable[[], bool]) -> float:
+        """Start a new broker on the address of `doc` and restore it (retrying); the restore's seconds."""
         port = int(doc["bootstrap"].rsplit(":", 1)[1])
         delay = 1.0
         pid: int | None = None
@@ -138,14 +225,62 @@ class BrokerWatch:
 
                 restored = restore(doc["bootstrap"], doc["database_url"], self.home / "spool" / "journal")
                 _say(f"broker restarted (pid {pid}) and restored: {restored.line()} ({restored.seconds:.1f}s)")
-                break
+                return restored.seconds
             except Exception as exc:  # the port still held, PostgreSQL down, ...: try again
                 _say(f"broker restart failed ({exc}); retrying in {delay:.0f}s", "error")
                 time.sleep(delay)
                 delay = min(delay * 2, BACKOFF_MAX)
+        return 0.0
+
+    def restart(self, children: list[Child], stopping: Callable[[], bool]) -> None:
+        """Hold the services, start a new broker on the same address, restore it, release the services."""
+        doc = self._doc()
+        _say(f"broker (pid {doc['broker_pid']}) is gone; holding the services and restarting it", "warning")
+        _hold([c for c in children if c.spec["name"] not in SERVES_ON])
+        self._start_and_restore(doc, stopping)
         self.restarts += 1
         for child in children:
             child.release()
+
+    def recycle(self, children: list[Child], stopping: Callable[[], bool]) -> Recycled:
+        """Hold intake, drain, save the dead letters, replace the broker by a restored fresh one, release."""
+        t0 = time.monotonic()
+        doc = self._doc()
+        old_pid = doc["broker_pid"]
+        before = self.rss_mb or 0.0
+        _say(f"broker (pid {old_pid}) RSS {before:.0f} MiB is over TURNPOINT_BROKER__MAX_RSS_MB="
+             f"{self.limits.max_rss_mb:g}: recycling it (hold intake, drain, save dead letters, restore)", "warning",
+             **{"labels": {"rss_mb": round(before, 1), "max_rss_mb": self.limits.max_rss_mb,
+                           "floor_mb": self.floor_mb}})
+        _hold([c for c in children if c.spec["name"] in INTAKE])
+        kafka = TurnpointSettings().kafka.model_copy(update={"bootstrap_servers": doc["bootstrap"]})
+        drained, lags = drain(kafka, [c.spec["name"] for c in children], self.limits.drain_seconds, stopping)
+        drain_s = time.monotonic() - t0
+        if not drained:
+            _say(f"not drained after {drain_s:.0f}s ({lags}): the ingest journal re-sends what the ingest accepted "
+                 "and PostgreSQL lacks; records other producers sent since are lost", "warning")
+        saved: dict[str, int] = {}
+        try:
+            saved = save_dead_letters(kafka, self.home / "dead-letters", str(old_pid))
+        except Exception as exc:  # never keep a broker over its limit for the sake of its dead letters
+            _say(f"dead letters not saved ({exc}); they are lost with the broker", "error")
+        _hold([c for c in children if c.spec["name"] not in SERVES_ON])
+        embedded.stop_pid(old_pid, timeout=15)
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(old_pid, os.WNOHANG)
+        restore_s = self._start_and_restore(doc, stopping)
+        for child in children:
+            child.release()
+        self.recycles += 1
+        self.last_recycle = time.monotonic()
+        self.settling_since, self.idle_rounds = self.last_recycle, 0
+        self.sample()
+        done = Recycled(before, self.rss_mb or 0.0, drained, drain_s, sum(saved.values()), restore_s,
+                        time.monotonic() - t0)
+        _say(f"broker recycled: RSS {before:.0f} -> {done.rss_after_mb:.0f} MiB in {done.seconds:.1f}s (drain "
+             f"{drain_s:.1f}s, restore {restore_s:.1f}s), {done.dead_letters} dead letters saved under "
+             f"{self.home / 'dead-letters'}", **done.fields())
+        return done
 
 
 def main(home: Path) -> None:
@@ -163,14 +298,23 @@ def main(home: Path) -> None:
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
     state = home / "services.json"
-    broker = BrokerWatch(home)
+    broker = BrokerWatch(home, SupervisorSettings().broker)
+    polls = 0
     while not stopping:
         if broker.dead():
             broker.restart(children, lambda: stopping)
+        broker.sample()
+        if broker.over_limit():
+            broker.recycle(children, lambda: stopping)
         for child in children:
             child.poll()
+        if polls % 10 == 0:  # every 5 s: the services' peaks, and a recycled broker's floor
+            for child in children:
+                child.note_peak()
+            broker.settle([c.spec["name"] for c in children])
+        polls += 1
         tmp = state.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"supervisor": os.getpid(), "broker_restarts": broker.restarts,
+        tmp.write_text(json.dumps({"supervisor": os.getpid(), **broker.describe(),
                                    "services": [c.describe() for c in children]}))
         tmp.replace(state)
         time.sleep(0.5)
