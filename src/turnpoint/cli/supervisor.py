@@ -45,6 +45,7 @@ BACKOFF_MAX = 30.0
 SETTLE_MAX = 600.0  # a recycled broker's floor is taken after this long even if the pipeline never idles
 INTAKE = ("ingest", "schedule")  # the services that accept input: a recycle holds them first
 SERVES_ON = ("api",)  # the read API answers from PostgreSQL while the broker is away
+INTAKE_WAIT_MAX = 600.0  # the intake starts after this long even if the transform has not caught up
 SERVICE = "turnpoint-supervisor"
 
 
@@ -142,6 +143,7 @@ class BrokerWatch:
         self.floor_mb: float | None = None  # a recycled broker's RSS once the pipeline derived its history again
         self.settling_since: float | None = None
         self.idle_rounds = 0
+        self.intake_held_since: float | None = None  # the intake waits until the transform derived the history
 
     def _doc(self) -> dict[str, Any]:
         return dict(json.loads((self.home / "stack.json").read_text()))
@@ -208,6 +210,41 @@ class BrokerWatch:
 
     # -- replacing the broker ---------------------------------------------------------------------------
 
+    def release(self, children: list[Child]) -> None:
+        """Start the services again after a restore, the intake last (`release_intake`)."""
+        for child in children:
+            if child.spec["name"] not in INTAKE:
+                child.release()
+        self.intake_held_since = time.monotonic()
+
+    def release_intake(self, children: list[Child]) -> None:
+        """Start the ingest once the transform has consumed the re-published history (its group's lag is 0).
+
+        New input must reach the transform in a later batch than the history: a batch holding both merges
+        them per symbol into a state that never emitted the history's legs, so a revision could not withdraw
+        the legs PostgreSQL still holds from before the restore (seen: a stale leg after a recycle whose
+        restore was followed at once by a file of revisions).
+        """
+        if self.intake_held_since is None:
+            return
+        waited = time.monotonic() - self.intake_held_since
+        kafka = TurnpointSettings().kafka.model_copy(update={"bootstrap_servers": self._doc()["bootstrap"]})
+        try:
+            lag = sum(group_lags(kafka, [c.spec["name"] for c in children if c.spec["name"] == "transform"]).values())
+        except Exception:  # the group still joining: ask again
+            lag = -1
+        if lag != 0 and waited < INTAKE_WAIT_MAX:
+            return
+        self.intake_held_since = None
+        if lag == 0:
+            _say(f"the transform has consumed the restored history ({waited:.1f}s); starting the intake")
+        else:
+            _say(f"the transform has not consumed the restored history after {waited:.0f}s; starting the intake "
+                 "anyway", "warning")
+        for child in children:
+            if child.spec["name"] in INTAKE:
+                child.release()
+
     def _start_and_restore(self, doc: dict[str, Any], stopping: Callable[[], bool]) -> float:
         """Start a new broker on the address of `doc` and restore it (retrying); the restore's seconds."""
         port = int(doc["bootstrap"].rsplit(":", 1)[1])
@@ -239,8 +276,7 @@ class BrokerWatch:
         _hold([c for c in children if c.spec["name"] not in SERVES_ON])
         self._start_and_restore(doc, stopping)
         self.restarts += 1
-        for child in children:
-            child.release()
+        self.release(children)
 
     def recycle(self, children: list[Child], stopping: Callable[[], bool]) -> Recycled:
         """Hold intake, drain, save the dead letters, replace the broker by a restored fresh one, release."""
@@ -269,8 +305,7 @@ class BrokerWatch:
         with contextlib.suppress(ChildProcessError, OSError):
             os.waitpid(old_pid, os.WNOHANG)
         restore_s = self._start_and_restore(doc, stopping)
-        for child in children:
-            child.release()
+        self.release(children)
         self.recycles += 1
         self.last_recycle = time.monotonic()
         self.settling_since, self.idle_rounds = self.last_recycle, 0
@@ -299,6 +334,12 @@ def main(home: Path) -> None:
     signal.signal(signal.SIGINT, on_term)
     state = home / "services.json"
     broker = BrokerWatch(home, SupervisorSettings().broker)
+    if json.loads((home / "stack.json").read_text()).get("broker_pid"):
+        # `dev up` restored a new embedded broker: the intake starts once the transform has the history
+        for child in children:
+            if child.spec["name"] in INTAKE:
+                child.next_start = float("inf")
+        broker.intake_held_since = time.monotonic()
     polls = 0
     while not stopping:
         if broker.dead():
@@ -308,6 +349,8 @@ def main(home: Path) -> None:
             broker.recycle(children, lambda: stopping)
         for child in children:
             child.poll()
+        if polls % 2 == 0:
+            broker.release_intake(children)
         if polls % 10 == 0:  # every 5 s: the services' peaks, and a recycled broker's floor
             for child in children:
                 child.note_peak()
