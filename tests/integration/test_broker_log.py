@@ -45,3 +45,20 @@ def test_broker_errors_are_ecs_lines_and_the_relay_exits_with_the_broker(tmp_pat
     errors = [doc for doc in docs if doc["log.level"] == "error"]
     assert errors, docs
     assert all(doc["log.logger"].startswith("tansu") for doc in errors)
+
+
+def test_a_broker_that_does_not_answer_in_time_is_stopped_with_its_relay(tmp_path: Path) -> None:
+    import pytest
+
+    from turnpoint.core.errors import InfrastructureUnavailable
+
+    log_path = tmp_path / "broker.log"
+    with pytest.raises(InfrastructureUnavailable):
+        start_broker(free_port(), log_path, timeout=0)  # no time to answer
+    started = [orjson.loads(line) for line in log_path.read_bytes().splitlines()]
+    pid = next(doc["process.pid"] for doc in started if "process.pid" in doc)
+    deadline = time.monotonic() + 10
+    while (pid_alive(pid) or _relay_pids(log_path)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not pid_alive(pid)
+    assert _relay_pids(log_path) == []

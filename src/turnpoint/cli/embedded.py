@@ -117,7 +117,12 @@ def start_broker(port: int, log_path: Path, host: str = "127.0.0.1", timeout: fl
         fields: dict[str, Any] = {"process.pid": proc.pid, "url.full": url, "labels": {"storage": "memory"}}
         log.write(ecs_line("turnpoint-broker", f"tansu broker started, listening on {url}", **fields))
     bootstrap = f"{host}:{port}"
-    wait_for_broker(bootstrap, timeout, proc)
+    try:
+        wait_for_broker(bootstrap, timeout, proc)
+    except InfrastructureUnavailable:
+        stop_pid(proc.pid)  # a broker that never answered is not left behind (its relay ends with it)
+        proc.wait(5)
+        raise
     time.sleep(0.3)
     if proc.poll() is not None:  # it could not bind, and another broker answered on the port meanwhile
         msg = f"the broker exited at start with status {proc.returncode} (port {port} taken?); see its log"
