@@ -40,9 +40,10 @@ class BrokerLimits(BaseModel):
     """The embedded broker's memory bound, enforced by `turnpoint dev up`'s supervisor."""
 
     max_rss_mb: float = Field(
-        default=2048, ge=0,
+        default=0, ge=0,
         description="embedded broker RSS (MiB) past which the supervisor recycles it (drain, save dead "
-                    "letters, fresh broker restored from PostgreSQL); 0: never",
+                    "letters, fresh broker restored from PostgreSQL); 0 (default): never. A recycle stops the "
+                    "ingest for its length: serial lines sent meanwhile are lost",
     )
     drain_seconds: float = Field(default=120, ge=0, description="how long a recycle waits for every consumer "
                                                                 "group to catch up before it goes on anyway")
