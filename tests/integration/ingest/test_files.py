@@ -88,3 +88,33 @@ def test_cli_fails_clearly_without_broker(tmp_path: Path) -> None:
     proc = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 1
     assert "no Kafka broker answered" in proc.stderr
+
+
+def test_a_big_file_goes_out_in_parts_and_revisions_still_follow_what_they_revise(
+    ingest_settings, topic_reader, tmp_path: Path,
+) -> None:
+    """A file of more than `hold_rows` rows is sent a part at a time (a 5M-bar backfill held 4.5 GB of parsed
+    rows in the ingest): every row once, each key's rows in date order within a part, and a row later in the
+    file (a revision) sent after the one it revises."""
+    f = tmp_path / "big.csv"
+    lines = ["symbol,date,open,high,low,close,volume"]
+    days = [f"2020-{m:02d}-{d:02d}" for m in range(1, 13) for d in range(1, 26)]  # 300 days
+    for day in days:  # ordered by date, then symbol: every part holds every symbol
+        for sym in ("P", "Q"):
+            lines.append(f"{sym},{day},10,11,9,10,1")
+    lines.append("P,2020-01-01,10,12,9,11,2")  # a revision of P's first day, in the last part
+    f.write_text("\n".join(lines) + "\n")
+    summary = publish_market_file(ingest_settings, f, hold_rows=250)
+    assert summary.ok and summary.published == 601 and summary.keys == 2
+    assert summary.messages >= 4  # at least two parts, each with a message per symbol
+    msgs = topic_reader(ingest_settings.kafka, topics.BARS.full_name(ingest_settings.kafka.topic_prefix), 601)
+    by_key: dict[str, list[dict]] = {}
+    for key, items in msgs:
+        assert {it["symbol"] for it in items} == {key}
+        dates = [it["date"] for it in items]
+        assert dates == sorted(dates)  # in date order within a message (a part)
+        by_key.setdefault(key, []).extend(items)
+    assert len(by_key["P"]) == 301 and len(by_key["Q"]) == 300
+    assert sorted({it["date"] for it in by_key["Q"]}) == days
+    first_day = [it["volume"] for it in by_key["P"] if it["date"] == "2020-01-01"]
+    assert first_day == [1.0, 2.0]  # the revision after the original

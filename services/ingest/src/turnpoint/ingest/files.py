@@ -23,7 +23,7 @@ from turnpoint.core.kafka import ensure_topics
 from turnpoint.core.settings import TurnpointSettings
 from turnpoint.core.topics import Names, TopicSpec
 from turnpoint.ingest.formats import Rejected, read_bars, read_readings, read_symbols
-from turnpoint.ingest.publisher import Publisher, group_by_key
+from turnpoint.ingest.publisher import Publisher
 
 RejectReport = Callable[[Path, Rejected], None]
 Progress = Callable[[int], None]  # called with the number of rows read so far
@@ -84,11 +84,14 @@ def prepare_topics(settings: TurnpointSettings, specs: Iterable[TopicSpec]) -> N
         raise InfrastructureUnavailable(msg) from None
 
 
+HOLD_ROWS = 200_000  # rows of a file held before a part is sent (about 200 MB of parsed bars)
+
+
 def _publish(
     settings: TurnpointSettings, spec: TopicSpec, kind: str, path: Path,
     rows: Iterable[dict[str, Any] | Rejected], *, publisher: Publisher | None, report: RejectReport | None,
     progress: Progress | None, select: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
-    sort_field: str | None = None, timeout: float = 60.0,
+    sort_field: str | None = None, timeout: float = 60.0, hold_rows: int = HOLD_ROWS,
 ) -> Summary:
     started = time.perf_counter()
     summary = Summary(file=str(path), kind=kind)
@@ -97,7 +100,23 @@ def _publish(
         prepare_topics(settings, [spec, topics.JOBS])
     pub = publisher if publisher is not None else Publisher(settings.kafka)
     acked_before = pub.stats.items_acked
-    valid: list[dict[str, Any]] = []
+    held: dict[str, list[dict[str, Any]]] = {}  # rows per key not sent yet, in file order
+    n_held = n_valid = 0
+    keys: set[str] = set()
+    key_field = spec.key_field
+    batch = _batch_size(settings)
+
+    def send_held() -> None:
+        for key, items in held.items():
+            if sort_field is not None:
+                items.sort(key=itemgetter(sort_field))  # stable: a later revision stays after the earlier row
+            if select is not None:
+                kept = select(items)
+                summary.skipped += len(items) - len(kept)
+                items = kept
+            summary.messages += pub.send_batched(spec, key, items, batch)
+        held.clear()
+
     for row in rows:
         summary.rows += 1
         if isinstance(row, Rejected):
@@ -107,27 +126,32 @@ def _publish(
                 report(path, row)
             pub.dead_letter(spec, row.reason, f"{path}:{row.line}: {row.detail}", row.raw, key=path.name)
         else:
-            valid.append(row)
+            key = row[key_field]
+            group = held.get(key)
+            if group is None:
+                group = held[key] = []
+                keys.add(key)
+            group.append(row)
+            n_valid += 1
+            n_held += 1
+            # A big file is sent in parts of `hold_rows` rows, each part's keys in their order: memory stays
+            # bounded (a 5M-bar backfill held 4.5 GB). Later rows of a key go out after its earlier part, so
+            # revisions still follow what they revise; the results, absolute and exact, do not depend on
+            # the order of a key's bars. A per-key selection (the last days) needs the whole file at once.
+            if select is None and n_held >= hold_rows:
+                send_held()
+                n_held = 0
         if progress is not None and summary.rows % 5000 == 0:
             progress(summary.rows)
     if progress is not None:
         progress(summary.rows)
-    groups = group_by_key(valid, spec.key_field)
-    batch = _batch_size(settings)
-    for key, items in groups.items():
-        if sort_field is not None:
-            items.sort(key=itemgetter(sort_field))  # stable: a later revision stays after the earlier row
-        if select is not None:
-            kept = select(items)
-            summary.skipped += len(items) - len(kept)
-            items = kept
-        summary.messages += pub.send_batched(spec, key, items, batch)
-    summary.keys = len(groups)
+    send_held()
+    summary.keys = len(keys)
     pub.flush(timeout)
     summary.published = pub.stats.items_acked - acked_before
     _job_record(pub, f"ingest.{'file' if own else 'drop'}.{kind}", summary, path, timeout)
     # failed or still in flight after the timeout: either way not acknowledged
-    summary.failed = len(valid) - summary.skipped - summary.published
+    summary.failed = n_valid - summary.skipped - summary.published
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -157,13 +181,15 @@ def last_days_filter(days: int) -> Callable[[list[dict[str, Any]]], list[dict[st
 def publish_market_file(
     settings: TurnpointSettings, path: Path | str, symbol: str | None = None, *,
     last_days: int | None = None, publisher: Publisher | None = None, report: RejectReport | None = None,
-    progress: Progress | None = None,
+    progress: Progress | None = None, hold_rows: int = HOLD_ROWS,
 ) -> Summary:
-    """Publish a market CSV (SPEC, Yahoo or Korean headers) to `turnpoint.bars.v1`, per symbol in date order."""
+    """Publish a market CSV (SPEC, Yahoo or Korean headers) to `turnpoint.bars.v1`, per symbol in date order
+    (within each part of `hold_rows` rows of a big file)."""
     path = Path(path)
     return _publish(
         settings, topics.BARS, "bars", path, read_bars(path, symbol), publisher=publisher, report=report,
         progress=progress, select=last_days_filter(last_days) if last_days else None, sort_field="date",
+        hold_rows=hold_rows,
     )
 
 
