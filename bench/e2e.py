@@ -233,6 +233,15 @@ def main() -> None:
             t2 = time.monotonic()
             checked = check_database(stack.database_url, inputs, home / "check", stack.tz)
             print(f"database equals turnpoint batch ({time.monotonic() - t2:.1f}s): {checked}", file=sys.stderr)
+    except BaseException:
+        # a failed run keeps its evidence: the services' and the supervisor's logs, and services.json
+        kept = Path(tempfile.mkdtemp(prefix="turnpoint-bench-e2e-failed-"))
+        shutil.copytree(home / "logs", kept / "logs", dirs_exist_ok=True)
+        for name in ("services.json", "state.json"):
+            if (home / name).exists():
+                shutil.copy2(home / name, kept / name)
+        print(f"the run failed; its logs are kept in {kept}", file=sys.stderr)
+        raise
     finally:
         stack.down()
         device.close()
