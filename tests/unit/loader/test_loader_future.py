@@ -7,6 +7,7 @@ import datetime as dt
 from typing import Any
 
 import orjson
+from support.messages import Message
 from turnpoint.core import topics
 from turnpoint.core.skew import FutureSkew
 from turnpoint.loader import tables as T
@@ -14,29 +15,6 @@ from turnpoint.loader.batch import Batch
 
 NOW = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
 SKEW = FutureSkew(1.0, lambda: NOW)
-
-
-class Message:
-    def __init__(self, topic: str, value: bytes, offset: int = 0) -> None:
-        self._topic, self._value, self._offset = topic, value, offset
-
-    def topic(self) -> str:
-        return self._topic
-
-    def partition(self) -> int:
-        return 0
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> bytes | None:
-        return None
-
-    def value(self) -> bytes:
-        return self._value
-
-    def error(self) -> None:
-        return None
 
 
 def _batch(topic: str, items: list[dict[str, Any]], skew: FutureSkew | None = SKEW) -> Batch:

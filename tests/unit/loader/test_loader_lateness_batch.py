@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import orjson
+from support.messages import Message
 from turnpoint.core import topics
 from turnpoint.core.lateness import Horizons
 from turnpoint.loader import tables as T
@@ -13,34 +14,11 @@ from turnpoint.loader.batch import Batch
 T0 = dt.datetime(2024, 2, 10, tzinfo=dt.UTC)
 
 
-class Message:
-    def __init__(self, value: bytes, offset: int) -> None:
-        self._value, self._offset = value, offset
-
-    def topic(self) -> str:
-        return topics.READINGS.name
-
-    def partition(self) -> int:
-        return 0
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> bytes | None:
-        return None
-
-    def value(self) -> bytes:
-        return self._value
-
-    def error(self) -> None:
-        return None
-
-
 def _batch(*messages: list[tuple[str, dt.datetime, float]]) -> Batch:
     batch = Batch({t.topic.name: t for t in T.TABLES})
     for offset, items in enumerate(messages):
         body = {"v": 1, "items": [{"series": s, "ts": ts.isoformat(), "value": v} for s, ts, v in items]}
-        batch.add(Message(orjson.dumps(body), offset), topics.READINGS.name)
+        batch.add(Message(topics.READINGS.name, orjson.dumps(body), offset), topics.READINGS.name)
     return batch
 
 
