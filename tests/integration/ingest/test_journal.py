@@ -144,3 +144,89 @@ def test_a_reading_or_bar_journaled_in_the_future_is_settled_and_never_re_sent(
     assert prune(journal, ingest_database, future_skew_days=60.0) == 0
     assert prune(journal, ingest_database, future_skew_days=1.0) == 2
     assert len(journal.spool.segments()) == 1
+
+
+def _fill(journal: Journal, kafka: KafkaSettings, segments: int, bars: int, first: int = 0) -> list[dict]:
+    """`segments` closed segments of `bars` bars each (symbol per segment), appended as the broker's callback
+    would; the journal is read back from disk, so no broker is needed."""
+    from turnpoint.core.serde import encode_items
+
+    topic = topics.BARS.full_name(kafka.topic_prefix)
+    out: list[dict] = []
+    for s in range(first, first + segments):
+        items = [{"symbol": f"M{s:03d}", "date": f"{2000 + d // 336}-{1 + (d // 28) % 12:02d}-{1 + d % 28:02d}",
+                  "open": 1.0, "high": 2.0, "low": 0.5, "close": 1.5, "volume": float(d)} for d in range(bars)]
+        for i in range(0, bars, 500):
+            journal.append(topic, f"M{s:03d}", encode_items(items[i:i + 500]))
+        journal.spool.rotate()
+        out += items
+    return out
+
+
+def _peak(fn) -> tuple[int, object]:  # type: ignore[no-untyped-def]
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        result = fn()
+        return tracemalloc.get_traced_memory()[1], result
+    finally:
+        tracemalloc.stop()
+
+
+def test_prune_holds_one_segment_at_a_time_and_an_owed_oldest_segment_costs_one_read(
+    tmp_path: Path, kafka_settings: KafkaSettings, ingest_database: str, monkeypatch,
+) -> None:
+    """Issue 14: every prune parsed the whole journal into items at once (5.8 GB of ingest RSS in the full-size
+    backfill, whose acknowledged bars wait for PostgreSQL). Now its peak is about one segment's, and while the
+    oldest segment is owed a prune reads that segment alone (later segments are asked through the index)."""
+    from turnpoint.ingest.spool import Spool
+
+    one = Journal(tmp_path / "one", kafka_settings)
+    _fill(one, kafka_settings, 1, 3000)
+    reference, removed = _peak(lambda: prune(one, ingest_database))
+    assert removed == 0
+
+    journal = Journal(tmp_path / "journal", kafka_settings)
+    bars = _fill(journal, kafka_settings, 12, 3000)
+    peak, removed = _peak(lambda: prune(journal, ingest_database))  # nothing loaded: the oldest is owed
+    assert removed == 0 and len(journal.spool.segments()) == 12
+    assert peak < 3 * reference, (peak, reference)  # the whole journal at once was about 12x
+
+    read: list[Path] = []
+    original = Spool.read
+
+    def counting(segment: Path):  # type: ignore[no-untyped-def]
+        read.append(segment)
+        return original(segment)
+
+    monkeypatch.setattr(Spool, "read", staticmethod(counting))
+    assert prune(journal, ingest_database) == 0
+    assert read == journal.spool.segments()[:1], [p.name for p in read]  # was: all 12
+
+    _fill(journal, kafka_settings, 1, 3000, first=12)  # a 13th segment: read once, for its index
+    read.clear()
+    assert prune(journal, ingest_database) == 0
+    assert sorted(read) == [journal.spool.segments()[0], journal.spool.segments()[-1]]
+    monkeypatch.undo()
+
+    with psycopg.connect(ingest_database) as conn, conn.cursor() as cur:  # PostgreSQL loads all but the last
+        with cur.copy("COPY price (symbol, interval, start, \"end\", open, high, low, close, volume) FROM STDIN") as cp:
+            for b in bars:
+                cp.write_row((b["symbol"], "day", b["date"], b["date"], b["open"], b["high"], b["low"], b["close"],
+                              b["volume"]))
+    peak, removed = _peak(lambda: prune(journal, ingest_database))
+    assert removed == 12 and len(journal.spool.segments()) == 1
+    assert peak < 3 * reference, (peak, reference)
+
+
+def test_an_index_hit_is_confirmed_by_reading_the_segment(
+    tmp_path: Path, kafka_settings: KafkaSettings, ingest_database: str, monkeypatch,
+) -> None:
+    """The index holds hashes; a hash shared by two identities must not pass for a superseding record."""
+    from turnpoint.ingest import journal as module
+
+    journal = Journal(tmp_path / "journal", kafka_settings)
+    _fill(journal, kafka_settings, 3, 10)
+    monkeypatch.setattr(module._Index, "may_hold", lambda self, segment, key: True)  # every lookup collides
+    assert prune(journal, ingest_database) == 0 and len(journal.spool.segments()) == 3

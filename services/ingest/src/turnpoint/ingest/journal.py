@@ -15,10 +15,12 @@ topic (bars, readings, counts, symbols) is appended here, in acknowledgement ord
   pipeline dead-letters it as `future`; re-sent a day later it would be accepted, and a restart would
   change a result); it stops at the first segment that is still needed, so what stays is a suffix of
   the acknowledgement order. Segments older than `spool_retention_days` go regardless.
+  It reads one segment at a time; whether a later record supersedes a key is asked of an in-memory index
+  of each segment's identity hashes (8 bytes an identity), so an owed oldest segment costs its own read.
 - `resend` (`turnpoint dev up` and the supervisor, after the transform's history was re-published onto an
   empty broker, before the ingest starts) sends the journal's last value of every key that PostgreSQL
   does not hold yet and that is neither late by then nor was in the future when journaled, in
-  acknowledgement order.
+  acknowledgement order. Two passes: each identity's last sequence number, then one segment at a time.
 
 Identity: a bar is (symbol, date), a reading (series, ts), a count the two readings it becomes
 (camera/people and camera/vehicle at its period start), a symbol its name.
@@ -28,9 +30,10 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +63,7 @@ class Journal:
                  retention_days: int = 7) -> None:
         self.spool = Spool(folder, segment_bytes, retention_days)
         self.topics = {t.full_name(kafka.topic_prefix): t.name for t in topics.INPUTS}
+        self.index = _Index(self)  # used by `prune` only (the maintenance thread)
 
     def append(self, topic: str | None, key: bytes | str | None, value: bytes | None) -> None:
         if topic in self.topics and value is not None:
@@ -94,31 +98,29 @@ def _identities(kind: str, item: dict[str, Any]) -> list[tuple[Key, Any]]:
     return []  # not identifiable: the pipeline dead-letters it anyway; never re-sent, never blocks pruning
 
 
-@dataclass
+@dataclass(slots=True)
 class _Entry:
     seq: int
-    segment: int
     topic: str
     key: str | None
-    item: dict[str, Any]
+    item: dict[str, Any] | None  # None when the caller asked for identities only
     ids: list[tuple[Key, Any]]
 
 
-def _entries(journal: Journal, segments: list[Path]) -> Iterator[_Entry]:
-    seq = 0
-    for n, segment in enumerate(segments):
-        for topic, key, value in Spool.read(segment):
-            kind = journal.topics.get(topic)
-            if kind is None:
-                continue
-            try:
-                items = orjson.loads(value).get("items", [])
-            except (orjson.JSONDecodeError, AttributeError):
-                continue
-            for item in items if isinstance(items, list) else []:
-                if isinstance(item, dict):
-                    yield _Entry(seq, n, topic, key, item, _identities(kind, item))
-                    seq += 1
+def _entries(journal: Journal, segment: Path, seq: int = 0, items: bool = True) -> Iterator[_Entry]:
+    """The items of one segment in order, numbered from `seq` (one segment at a time: never the journal)."""
+    for topic, key, value in Spool.read(segment):
+        kind = journal.topics.get(topic)
+        if kind is None:
+            continue
+        try:
+            parsed = orjson.loads(value).get("items", [])
+        except (orjson.JSONDecodeError, AttributeError):
+            continue
+        for item in parsed if isinstance(parsed, list) else []:
+            if isinstance(item, dict):
+                yield _Entry(seq, topic, key, item if items else None, _identities(kind, item))
+                seq += 1
 
 
 def _stored(conn: Any, ids: Iterable[Key]) -> dict[Key, Any]:
@@ -160,11 +162,12 @@ def _newest(conn: Any, ids: Iterable[Key]) -> dict[str, dt.datetime]:
 
 @dataclass(frozen=True)
 class _Settled:
-    """What PostgreSQL holds, and the lateness horizons it implies: which journal items need nothing more."""
+    """What PostgreSQL holds for one segment's identities, the lateness horizons it implies, and SPEC 2's future
+    bound when the segment was last written: which of its items need nothing more."""
 
     stored: dict[Key, Any]
     horizons: Horizons
-    bounds: dict[int, Bound]  # segment -> SPEC 2's future bound when it was last written
+    bound: Bound
 
     def late(self, entry: _Entry) -> bool:
         """Every identity of `entry` is a reading the allowed lateness refuses now (and so forever)."""
@@ -174,7 +177,7 @@ class _Settled:
         """Every identity of `entry` was more than the skew ahead of the clock when it was journaled. The
         segment's last write bounds the append from above, so an item within seconds of the bound may be
         kept (and re-sent, to be judged again), never the reverse."""
-        bound = self.bounds[entry.segment]
+        bound = self.bound
 
         def ahead(k: Key) -> bool:
             if k[0] == "reading":
@@ -190,43 +193,109 @@ class _Settled:
         return self.covered(entry) or self.late(entry) or self.future(entry)
 
 
-def _settled(conn: Any, ids: Iterable[Key], segments: list[Path], lateness_days: float,
+def _settled(conn: Any, ids: Iterable[Key], segment: Path, lateness_days: float,
              future_skew_days: float) -> _Settled:
     ids = list(ids)
-    skew = dt.timedelta(days=future_skew_days)
-    bounds = {n: Bound(dt.datetime.fromtimestamp(p.stat().st_mtime, dt.UTC) + skew) for n, p in enumerate(segments)}
-    return _Settled(_stored(conn, ids), Horizons(lateness_days, _newest(conn, ids)), bounds)
+    bound = Bound(dt.datetime.fromtimestamp(segment.stat().st_mtime, dt.UTC) + dt.timedelta(days=future_skew_days))
+    return _Settled(_stored(conn, ids), Horizons(lateness_days, _newest(conn, ids)), bound)
+
+
+class _Index:
+    """Which identities each closed segment holds, as a sorted array of their hashes (8 bytes an identity).
+
+    It answers "may a later segment supersede this key?" without reading the later segments: a key whose hash
+    no later segment holds is not superseded. A hit is confirmed by reading that segment (a hash can collide),
+    so an answer is exact. Closed segments never change; each is read once for its index, by the prune that
+    first needs it. Hashes are Python's (`hash`), so the index lives in memory, in this process only."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self.hashes: dict[Path, array[int]] = {}
+
+    def keep(self, segments: list[Path]) -> None:
+        alive = set(segments)
+        for p in [p for p in self.hashes if p not in alive]:
+            del self.hashes[p]
+
+    def of(self, segment: Path) -> array[int]:
+        found = self.hashes.get(segment)
+        if found is None:
+            found = array("q", sorted({hash(k) for e in _entries(self.journal, segment, items=False) for k, _ in e.ids}))
+            self.hashes[segment] = found
+        return found
+
+    def may_hold(self, segment: Path, key: Key) -> bool:
+        hashes = self.of(segment)
+        h = hash(key)
+        i = bisect_left(hashes, h)
+        return i < len(hashes) and hashes[i] == h
+
+
+def _superseded(index: _Index, later: list[Path], owed: list[list[Key]]) -> bool:
+    """Whether every item of `owed` (each the identities of one item still owed) is superseded: each of its
+    identities is in one of the `later` segments. Stops at the first identity that no later segment holds."""
+    candidate: dict[Key, int] = {}  # identity -> the first later segment whose index holds its hash
+
+    def next_hit(key: Key, start: int) -> int | None:
+        return next((i for i in range(start, len(later)) if index.may_hold(later[i], key)), None)
+
+    for keys in owed:
+        for k in keys:
+            if k in candidate:
+                continue
+            i = next_hit(k, 0)
+            if i is None:
+                return False
+            candidate[k] = i
+    while candidate:  # confirm the hits, oldest segment first (a hash collision moves a key to its next hit)
+        i = min(candidate.values())
+        held = {k for e in _entries(index.journal, later[i], items=False) for k, _ in e.ids}
+        for k in [k for k, at in candidate.items() if at == i]:
+            if k in held:
+                del candidate[k]
+                continue
+            following = next_hit(k, i + 1)
+            if following is None:
+                return False
+            candidate[k] = following
+    return True
 
 
 def prune(journal: Journal, database_url: str, now: float | None = None, lateness_days: float = 2.0,
           future_skew_days: float = 1.0) -> int:
-    """Delete the oldest closed segments PostgreSQL covers (see the module docstring); return how many."""
+    """Delete the oldest closed segments PostgreSQL covers (see the module docstring); return how many.
+
+    One segment at a time, oldest first: its items, one query for their identities, and for the items still
+    owed, whether a later segment supersedes every one of their identities (asked of the index, so a segment
+    owed during a backfill costs its own parse and query, not a read of the whole journal). Memory is one
+    segment's identities plus the index, never the journal's items."""
     import psycopg
 
     journal.spool.rotate()
     segments = journal.spool.segments()
+    index = journal.index
+    index.keep(segments)
     if not segments:
         return 0
     cutoff = (now if now is not None else time.time()) - journal.spool.retention_days * 86400
-    entries = list(_entries(journal, segments))
-    last: dict[Key, int] = {}
-    for e in entries:
-        for k, _ in e.ids:
-            last[k] = e.segment
-    with psycopg.connect(database_url, connect_timeout=10) as conn:
-        settled = _settled(conn, last, segments, lateness_days, future_skew_days)
     removed = 0
-    by_segment = {n: list(g) for n, g in groupby(entries, key=lambda e: e.segment)}
-    for n, segment in enumerate(segments):
-        old = segment.stat().st_mtime < cutoff
-        needed = any(not settled.done(e) and any(last[k] == n for k, _ in e.ids)
-                     for e in by_segment.get(n, []))
-        if needed and not old:
-            break
-        if needed:
-            log.warning("journal segment older than the retention deleted while not all loaded", segment=segment.name)
-        segment.unlink(missing_ok=True)
-        removed += 1
+    with psycopg.connect(database_url, connect_timeout=10) as conn:
+        for n, segment in enumerate(segments):
+            old = segment.stat().st_mtime < cutoff
+            entries = list(_entries(journal, segment, items=False))
+            settled = _settled(conn, {k for e in entries for k, _ in e.ids}, segment, lateness_days,
+                               future_skew_days)
+            owed = [[k for k, _ in e.ids] for e in entries if not settled.done(e)]
+            del entries, settled
+            needed = bool(owed) and not _superseded(index, segments[n + 1:], owed)
+            if needed and not old:
+                break
+            if needed:
+                log.warning("journal segment older than the retention deleted while not all loaded",
+                            segment=segment.name)
+            segment.unlink(missing_ok=True)
+            index.hashes.pop(segment, None)
+            removed += 1
     return removed
 
 
@@ -247,34 +316,25 @@ class Resent:
 
 def resend(kafka: KafkaSettings, database_url: str, folder: Path, progress: Progress | None = None,
            batch: int = 1000, lateness_days: float = 2.0, future_skew_days: float = 1.0) -> Resent:
-    """Send each key's last journal value that PostgreSQL does not hold, in acknowledgement order."""
+    """Send each key's last journal value that PostgreSQL does not hold, in acknowledgement order.
+
+    Two passes over the segments, one segment at a time: the first keeps only each identity's last sequence
+    number; the second reads each segment again, asks PostgreSQL about its items that nothing later
+    supersedes, and sends those it lacks. Memory is that key map plus one segment's items."""
     import psycopg
 
     t0 = time.perf_counter()
     journal = Journal(folder, kafka)
     report = Resent()
     segments = journal.spool.segments()
-    entries = list(_entries(journal, segments))
     last: dict[Key, int] = {}
-    for e in entries:
-        for k, _ in e.ids:
-            last[k] = e.seq
-    with psycopg.connect(database_url, connect_timeout=10) as conn:
-        settled = _settled(conn, last, segments, lateness_days, future_skew_days)
-    todo: list[_Entry] = []
-    for e in entries:
-        if not e.ids:
-            continue
-        if any(last[k] != e.seq for k, _ in e.ids):
-            report.superseded += 1
-        elif settled.covered(e):
-            report.covered += 1
-        elif settled.late(e):
-            report.late += 1
-        elif settled.future(e):
-            report.future += 1
-        else:
-            todo.append(e)
+    seq = identified = 0
+    for segment in segments:
+        for e in _entries(journal, segment, seq, items=False):
+            for k, _ in e.ids:
+                last[k] = e.seq
+            identified += bool(e.ids)
+            seq = e.seq + 1
     failures: list[str] = []
 
     def on_delivery(err: Any, _msg: Any) -> None:
@@ -282,19 +342,47 @@ def resend(kafka: KafkaSettings, database_url: str, folder: Path, progress: Prog
             failures.append(str(err))
 
     producer = make_producer(kafka, **{"client.id": f"{kafka.client_id}-journal", "on_delivery": on_delivery})
-    i = 0
-    while i < len(todo):  # consecutive entries of one topic and key go out as one envelope
-        j = i + 1
-        while j < len(todo) and j - i < batch and (todo[j].topic, todo[j].key) == (todo[i].topic, todo[i].key):
-            j += 1
-        for value in envelopes([e.item for e in todo[i:j]]):  # the core kit: envelopes that fit
-            produce(producer, todo[i].topic, value, todo[i].key)
+    run: list[_Entry] = []  # consecutive items of one topic and key go out as one envelope
+
+    def send() -> None:
+        for value in envelopes([e.item for e in run if e.item is not None]):  # the core kit: envelopes that fit
+            produce(producer, run[0].topic, value, run[0].key)
             report.messages += 1
         producer.poll(0)
-        report.items += j - i
-        i = j
-        if progress is not None:
-            progress("journal", report.items, len(todo))
+        report.items += len(run)
+        run.clear()
+        if progress is not None:  # the total shrinks to the exact count as segments are judged
+            settled_ = report.superseded + report.covered + report.late + report.future
+            progress("journal", report.items, identified - settled_)
+
+    seq = 0
+    with psycopg.connect(database_url, connect_timeout=10) as conn:
+        for segment in segments:
+            entries: list[_Entry] = []
+            for e in _entries(journal, segment, seq):
+                seq = e.seq + 1
+                if not e.ids:
+                    continue
+                if any(last[k] != e.seq for k, _ in e.ids):
+                    report.superseded += 1
+                else:
+                    entries.append(e)
+            settled = _settled(conn, {k for e in entries for k, _ in e.ids}, segment, lateness_days,
+                               future_skew_days)
+            for e in entries:
+                if settled.covered(e):
+                    report.covered += 1
+                elif settled.late(e):
+                    report.late += 1
+                elif settled.future(e):
+                    report.future += 1
+                else:
+                    if run and (len(run) >= batch or (e.topic, e.key) != (run[0].topic, run[0].key)):
+                        send()
+                    run.append(e)
+            del entries, settled
+    if run:
+        send()
     left = producer.flush(120)
     if left or failures:
         msg = f"re-sending the ingest journal failed: {failures[:3] or f'{left} unacknowledged'}"
