@@ -141,8 +141,8 @@ def main() -> None:
                     help="POST 4 CCTV counts every second during the live phase; they become readings "
                          "(<camera>/people, <camera>/vehicle) that the check includes (default: on)")
     ap.add_argument("--broker-max-rss-mb", type=float,
-                    help="TURNPOINT_BROKER__MAX_RSS_MB of the stack (default 0: no recycle; a recycle loses the "
-                         "serial lines sent while the ingest is held, so the check then fails)")
+                    help="TURNPOINT_BROKER__MAX_RSS_MB of the stack (default: the stack's own, a quarter of the "
+                         "memory within 512..2048 MiB; the ingest holds its publishing during a recycle and spools)")
     ap.add_argument("--no-check", action="store_true", help="skip the row-for-row check against turnpoint batch")
     args = ap.parse_args()
     symbols = args.symbols or (200 if args.quick else 2000)

@@ -1,6 +1,7 @@
 """The embedded broker's memory is bounded (#14): past `TURNPOINT_BROKER__MAX_RSS_MB` the supervisor recycles
 it (hold intake, drain, save dead letters, a fresh broker restored from PostgreSQL) while data flows, and no
-result changes: the database equals `turnpoint batch` over every accepted input, row for row.
+result changes: the database equals `turnpoint batch` over every accepted input, row for row, every serial
+line written across the recycle included (the ingest keeps reading its port and spools while held).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 from support.devstack_harness import DevStack, StackError
-from support.feeders import HttpFeeder, drop_market_file
+from support.feeders import HttpFeeder, PtySerialDevice, drop_market_file
 from support.homes import private_home
 from support.pipeline_check import BAR_COLUMNS, Inputs, check_database, market_rows, reading_rows, revisions
 
@@ -37,13 +38,43 @@ LIMITS = {"TURNPOINT_BROKER__MAX_RSS_MB": "40", "TURNPOINT_BROKER__RECYCLE_INTER
 @pytest.fixture
 def stack() -> Iterator[DevStack]:
     home = private_home("turnpoint-recycle-")
-    s = DevStack(home, LIMITS)
+    device = PtySerialDevice(home / "ttyRECYCLE")
+    (home / "serial.yaml").write_text(
+        f"ports:\n  - name: recycle\n    device: {device.path}\n    baudrate: 115200\n    protocol: csv\n"
+        "    columns: [ts, a, b]\n    timestamp_field: ts\n    backoff: {initial: 0.1, max: 1.0}\n"
+        "    fields:\n      a: {series: recycle/serial-a}\n      b: {series: recycle/serial-b}\n")
+    s = DevStack(home, {**LIMITS, "TURNPOINT_INGEST__SERIAL_CONFIG": str(home / "serial.yaml")})
+    s.device = device  # type: ignore[attr-defined]
     try:
         s.up()
         yield s
     finally:
         s.down()
+        device.close()
         shutil.rmtree(home, ignore_errors=True)
+
+
+class SerialFeed(threading.Thread):
+    """Two series at 10 Hz on the pty until `stop`; every line written is owed to the database."""
+
+    def __init__(self, device: PtySerialDevice, inputs: Inputs, lock: threading.Lock) -> None:
+        super().__init__(daemon=True)
+        self.device, self.inputs, self.lock = device, inputs, lock
+        self.stop = threading.Event()
+        self.lines: list[dict[str, Any]] = []
+
+    def run(self) -> None:
+        t = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=30)
+        while not self.stop.wait(0.1):
+            t += dt.timedelta(milliseconds=100)
+            ts = t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            a, b = round(20 + len(self.lines) % 7 * 0.1, 3), round(5 - len(self.lines) % 5 * 0.2, 3)
+            self.device.write_line(f"{ts},{a},{b}")
+            rows = [{"series": "recycle/serial-a", "ts": ts, "value": a}, {"series": "recycle/serial-b", "ts": ts,
+                                                                            "value": b}]
+            with self.lock:  # one CSV of inputs for two feeding threads
+                self.inputs.add_readings(rows)
+            self.lines.extend(rows)
 
 
 def _supervisor(stack: DevStack) -> dict[str, Any]:
@@ -78,6 +109,7 @@ def test_broker_over_its_memory_limit_is_recycled_while_data_flows_and_no_result
     bars = market_rows(symbols, days, rng)
     readings = reading_rows([f"recycle/s{i}" for i in range(6)], dt.datetime(2024, 3, 1, tzinfo=dt.UTC), 60, 96, rng)
     errors: list[BaseException] = []
+    inputs_lock = threading.Lock()
 
     def feed_market() -> None:
         try:
@@ -100,11 +132,14 @@ def test_broker_over_its_memory_limit_is_recycled_while_data_flows_and_no_result
             for i in range(0, len(readings), 1000):
                 batch = readings[i:i + 1000]
                 feeder.post("/v1/readings", batch)
-                inputs.add_readings(batch)  # accepted (202) is what the pipeline owes
+                with inputs_lock:
+                    inputs.add_readings(batch)  # accepted (202) is what the pipeline owes
                 time.sleep(0.5)
         except BaseException as exc:
             errors.append(exc)
 
+    serial = SerialFeed(stack.device, inputs, inputs_lock)  # type: ignore[attr-defined]
+    serial.start()
     threads = [threading.Thread(target=feed_market, daemon=True), threading.Thread(target=feed_readings, daemon=True)]
     for t in threads:
         t.start()
@@ -116,13 +151,19 @@ def test_broker_over_its_memory_limit_is_recycled_while_data_flows_and_no_result
     recycled_while_feeding = any(t.is_alive() for t in threads)
     for t in threads:
         t.join(400)
+    while time.monotonic() < deadline + 120 and (not _supervisor(stack).get("broker_recycles") or any(
+            c["name"] == "ingest" and c.get("pid") is None for c in _supervisor(stack).get("services", []))):
+        time.sleep(0.5)
+    time.sleep(3)  # a few lines after the release too
+    serial.stop.set()
+    serial.join(5)
     assert not errors, errors
     assert not any(t.is_alive() for t in threads)
     sup = _supervisor(stack)
     assert sup.get("broker_recycles", 0) >= 1, f"the broker was never recycled: {sup}\n{stack.log_tails()}"
     assert recycled_while_feeding, "the recycle came only after the feed ended"
     stack.wait_all_healthy(timeout=180)
-    stack.wait_idle(timeout=240)
+    stack.wait_idle(timeout=240)  # `dev wait-idle` waits for the ingest's spool too
 
     counts = check_database(stack.database_url, inputs, stack.home / "check", stack.tz)
     deadline = time.monotonic() + 60  # the floor: the recycled broker's RSS once its history is derived again
@@ -132,11 +173,12 @@ def test_broker_over_its_memory_limit_is_recycled_while_data_flows_and_no_result
     assert sup["broker_floor_mb"] is not None, sup
     recycled = _recycled_lines(stack)
     print(f"\nbroker recycled {sup['broker_recycles']}x while data flowed: database equals batch: {counts}; "
-          f"HTTP statuses {feeder.statuses}; broker peak {sup['broker_peak_rss_mb']} MiB, "
+          f"HTTP statuses {feeder.statuses}; {len(serial.lines) // 2} serial lines, every one in the database; "
+          f"broker peak {sup['broker_peak_rss_mb']} MiB, "
           f"{sup['broker_rss_mb']} MiB when idle at the end, floor {sup['broker_floor_mb']} MiB\n"
           + "\n".join(f"{d['message']} {d.get('labels')}" for d in recycled))
     assert counts["price"] > 0 and counts["rebound_leg"] > 0
-    assert counts["reading"] == len({(r["series"], r["ts"]) for r in readings})
+    assert counts["reading"] == len({(r["series"], r["ts"]) for r in readings + serial.lines})
     # a planned recycle is neither a crash of the broker nor of any service
     assert sup["broker_restarts"] == 0
     assert stack.restarts() == dict.fromkeys(stack.restarts(), 0), stack.restarts()

@@ -380,13 +380,17 @@ def lags(stack: Stack) -> dict[str, int]:
 def wait_idle(stack: Stack, timeout: float = 600.0, settle: float = 1.0) -> dict[str, int]:
     """Return when every consumer group has committed everything (twice in a row), else raise Exit(1).
 
-    The loader commits offsets only after its database transaction, so zero lag there means flushed.
+    The loader commits offsets only after its database transaction, so zero lag there means flushed. The
+    ingest counts too: while its publishing is held (a broker recycle) or its spool holds records, it is busy.
     """
     deadline = time.monotonic() + timeout
     quiet_rounds = 0
     current: dict[str, int] = {}
     while time.monotonic() < deadline:
         current = lags(stack)
+        spool = stack.home / "spool"
+        if (spool / "hold").exists() or any(spool.glob("*.jsonl")):
+            current["ingest-spool"] = len(list(spool.glob("*.jsonl"))) or 1
         quiet_rounds = quiet_rounds + 1 if all(v == 0 for v in current.values()) else 0
         if quiet_rounds >= 2:
             return current

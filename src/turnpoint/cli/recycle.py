@@ -5,14 +5,23 @@ panic and ignores `retention.ms`, `retention.bytes` and `segment.ms` (a topic cr
 `retention.ms=1000` still starts at offset 0 and holds every record 40 s later, RSS unchanged). So the
 supervisor bounds it from outside. When the broker's RSS passes `TURNPOINT_BROKER__MAX_RSS_MB` it
 
-1. holds intake: the ingest (and the scheduler) stop, so nothing new is accepted; HTTP clients get
-   "connection refused" and retry, drop files wait in the drop folder;
+1. holds intake: the ingest holds its publishing (`turnpoint.ingest.hold`): it keeps reading its serial and
+   Modbus ports and spools what they send, in order; the write API answers 503 with Retry-After; drop files
+   wait in the drop folder; the scheduler stops. The ingest acknowledges once nothing it sent is in flight;
 2. drains: waits until every consumer group has committed everything, twice in a row
    (`TURNPOINT_BROKER__DRAIN_SECONDS`), so PostgreSQL holds every result;
 3. saves the dead letters of this broker to `<home>/dead-letters/<topic>.jsonl` (they live only here);
 4. holds every other service but the read API, stops the broker, starts a fresh one on the same address
    and runs the same restore as after a crash (`turnpoint.cli.restore`: topics, PostgreSQL's history,
-   the ingest journal), then releases the services.
+   the ingest journal), then releases the services; the ingest's publishing last, once the transform has
+   consumed the restored history, so that its spool lands after the history of every series.
+
+The bound is on by default: a quarter of the machine's memory, at least 512 MiB and at most 2048 MiB
+(`BrokerLimits.limit_mb`). 2048 because the issue's target is a broker under 3 GB and a recycle lets it
+grow while it drains (the full-size run of 5M bars ended at 2.5 GB unrecycled, so it recycles about once,
+late, and pays a restore of minutes); a quarter so that a small machine keeps room for PostgreSQL and the
+services; 512 because a restored history of a normal market takes a few hundred MiB, and a limit under
+its floor would only be raised by the floor rule (`BrokerWatch.over_limit`).
 
 Ingest records that were not loaded when a drain times out are in the ingest journal and re-sent, as
 after a crash of the broker.
@@ -35,19 +44,44 @@ from pydantic import BaseModel, Field
 from turnpoint.core import topics
 from turnpoint.core.settings import KafkaSettings, TurnpointSettings
 
+DEFAULT_MIN_MB, DEFAULT_MAX_MB = 512.0, 2048.0  # the default limit's bounds (a quarter of the memory between)
+
 
 class BrokerLimits(BaseModel):
     """The embedded broker's memory bound, enforced by `turnpoint dev up`'s supervisor."""
 
-    max_rss_mb: float = Field(
-        default=0, ge=0,
-        description="embedded broker RSS (MiB) past which the supervisor recycles it (drain, save dead "
-                    "letters, fresh broker restored from PostgreSQL); 0 (default): never. A recycle stops the "
-                    "ingest for its length: serial lines sent meanwhile are lost",
+    max_rss_mb: float | None = Field(
+        default=None, ge=0,
+        description="embedded broker RSS (MiB) past which the supervisor recycles it (hold the ingest's "
+                    "publishing, drain, save dead letters, fresh broker restored from PostgreSQL); unset "
+                    "(default): a quarter of the machine's memory, at least 512 and at most 2048; 0: never. The "
+                    "ingest keeps reading its ports meanwhile and spools; its write API answers 503",
     )
     drain_seconds: float = Field(default=120, ge=0, description="how long a recycle waits for every consumer "
                                                                 "group to catch up before it goes on anyway")
     recycle_interval_seconds: float = Field(default=120, ge=0, description="least time between two recycles")
+
+
+    def limit_mb(self) -> float:
+        """The limit in force: `max_rss_mb`, or when unset a quarter of the memory within [512, 2048] MiB."""
+        if self.max_rss_mb is not None:
+            return self.max_rss_mb
+        return default_limit_mb(_mem_total_mb())
+
+
+def default_limit_mb(mem_total_mb: float | None) -> float:
+    """A quarter of the machine's memory, at least 512 and at most 2048 MiB (2048 when it is unknown)."""
+    if not mem_total_mb:
+        return DEFAULT_MAX_MB
+    return float(min(DEFAULT_MAX_MB, max(DEFAULT_MIN_MB, round(mem_total_mb / 4))))
+
+
+def _mem_total_mb() -> float | None:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) / 1024
+    return None
 
 
 class SupervisorSettings(TurnpointSettings):
@@ -205,9 +239,11 @@ class Recycled:
     dead_letters: int
     restore_seconds: float
     seconds: float
+    hold_seconds: float = 0.0
 
     def fields(self) -> dict[str, Any]:
         return {"labels": {"rss_before_mb": round(self.rss_before_mb, 1), "rss_after_mb": round(self.rss_after_mb, 1),
                            "drained": self.drained, "drain_s": round(self.drain_seconds, 1),
-                           "dead_letters_saved": self.dead_letters, "restore_s": round(self.restore_seconds, 1)},
+                           "dead_letters_saved": self.dead_letters, "restore_s": round(self.restore_seconds, 1),
+                           "hold_s": round(self.hold_seconds, 1)},
                 "event": {"duration": int(self.seconds * 1e9)}}

@@ -8,7 +8,9 @@ stops every service but the read API, starts a new broker on the same address, r
 (`turnpoint.cli.restore`: topics, PostgreSQL's history, the ingest journal) and only then starts the
 services again: nothing consumes or ingests before the history is back in every partition. A broker whose
 RSS passes `TURNPOINT_BROKER__MAX_RSS_MB` is recycled the same way after the intake was held and the
-pipeline drained (`turnpoint.cli.recycle`). `services.json` shows the broker's RSS, peak, restarts and
+pipeline drained (`turnpoint.cli.recycle`). The ingest is never stopped for either: it keeps reading its
+ports and holds its publishing (`turnpoint.ingest.hold`: `<home>/spool/hold`), spooling what it accepts
+until the transform has consumed the restored history. `services.json` shows the broker's RSS, peak, restarts and
 recycles and each service's peak RSS.
 """
 
@@ -40,11 +42,13 @@ from turnpoint.cli.recycle import (
 )
 from turnpoint.core.observability import configure_logging, ecs_line
 from turnpoint.core.settings import TurnpointSettings
+from turnpoint.ingest.hold import PublishHold
 
 BACKOFF_MAX = 30.0
 SETTLE_MAX = 600.0  # a recycled broker's floor is taken after this long even if the pipeline never idles
 INTAKE = ("ingest", "schedule")  # the services that accept input: a recycle holds them first
-SERVES_ON = ("api",)  # the read API answers from PostgreSQL while the broker is away
+HELD_RUNNING = "ingest"  # held by its publish hold, never stopped: it keeps reading serial and Modbus ports
+SERVES_ON = ("api", HELD_RUNNING)  # the read API answers from PostgreSQL while the broker is away
 INTAKE_WAIT_MAX = 600.0  # the intake starts after this long even if the transform has not caught up
 SERVICE = "turnpoint-supervisor"
 
@@ -144,6 +148,8 @@ class BrokerWatch:
         self.settling_since: float | None = None
         self.idle_rounds = 0
         self.intake_held_since: float | None = None  # the intake waits until the transform derived the history
+        self.publishing = PublishHold(home / "spool")  # the ingest's spool_dir (`turnpoint.cli.devstack`)
+        self.hold_s = 0.0  # how long the last publish hold took to be acknowledged
 
     def _doc(self) -> dict[str, Any]:
         return dict(json.loads((self.home / "stack.json").read_text()))
@@ -172,7 +178,7 @@ class BrokerWatch:
         (`settle`). When that history alone takes more than the limit, another recycle would free nothing
         until the broker holds more than it did then.
         """
-        limit = self.limits.max_rss_mb
+        limit = self.limits.limit_mb()
         if not limit or self.rss_mb is None or self.settling_since is not None:
             return False
         waited = time.monotonic() - self.last_recycle >= self.limits.recycle_interval_seconds
@@ -196,15 +202,15 @@ class BrokerWatch:
         how = "with its history derived again" if self.idle_rounds >= 2 else f"(not idle after {SETTLE_MAX:.0f}s)"
         fields: dict[str, Any] = {"labels": {"floor_mb": round(self.floor_mb, 1)}}
         _say(f"recycled broker settled at {self.floor_mb:.0f} MiB {how}", **fields)
-        if self.floor_mb > 0.8 * self.limits.max_rss_mb:
+        if self.floor_mb > 0.8 * self.limits.limit_mb():
             _say(f"the restored history alone takes {self.floor_mb:.0f} MiB of the broker's "
-                 f"{self.limits.max_rss_mb:g} MiB limit: a recycle cannot bring it lower; raise "
+                 f"{self.limits.limit_mb():g} MiB limit: a recycle cannot bring it lower; raise "
                  "TURNPOINT_BROKER__MAX_RSS_MB", "warning")
 
     def describe(self) -> dict[str, Any]:
         return {"broker_restarts": self.restarts, "broker_recycles": self.recycles,
                 "broker_rss_mb": None if self.rss_mb is None else round(self.rss_mb, 1),
-                "broker_peak_rss_mb": round(self.peak_mb, 1), "broker_max_rss_mb": self.limits.max_rss_mb,
+                "broker_peak_rss_mb": round(self.peak_mb, 1), "broker_max_rss_mb": self.limits.limit_mb(),
                 "broker_floor_mb": None if self.floor_mb is None else round(self.floor_mb, 1),
                 "broker_settling": self.settling_since is not None}
 
@@ -217,8 +223,32 @@ class BrokerWatch:
                 child.release()
         self.intake_held_since = time.monotonic()
 
+    def hold_intake(self, children: list[Child], also: list[Child] | None = None) -> None:
+        """Hold the ingest's publishing (it keeps reading and spools) and stop the scheduler, and `also`.
+
+        Returns once the ingest acknowledged (nothing it sent is in flight) or `drain_seconds` passed.
+        """
+        ingest = next((c for c in children if c.spec["name"] == HELD_RUNNING), None)
+
+        def running() -> bool:
+            return ingest is not None and ingest.proc is not None and ingest.proc.poll() is None
+
+        acked: list[bool] = []
+        t0 = time.monotonic()
+        holder = threading.Thread(target=lambda: acked.append(self.publishing.hold(self.limits.drain_seconds, running)))
+        holder.start()
+        _hold([c for c in children if c.spec["name"] in INTAKE and c.spec["name"] != HELD_RUNNING] + (also or []))
+        holder.join()
+        self.hold_s = time.monotonic() - t0
+        if acked and acked[0]:
+            _say(f"ingest publishing held in {self.hold_s:.1f}s: it reads its ports and spools until the release")
+        else:
+            _say(f"the ingest did not acknowledge its publish hold within {self.limits.drain_seconds:g}s; going on",
+                 "warning")
+
     def release_intake(self, children: list[Child]) -> None:
-        """Start the ingest once the transform has consumed the re-published history (its group's lag is 0).
+        """Release the ingest's publishing once the transform has consumed the re-published history (its
+        group's lag is 0): the ingest then sends its spool, in order, then new records directly.
 
         New input must reach the transform in a later batch than the history: a batch holding both merges
         them per symbol into a state that never emitted the history's legs, so a revision could not withdraw
@@ -241,6 +271,7 @@ class BrokerWatch:
         else:
             _say(f"the transform has not consumed the restored history after {waited:.0f}s; starting the intake "
                  "anyway", "warning")
+        self.publishing.release()
         for child in children:
             if child.spec["name"] in INTAKE:
                 child.release()
@@ -273,7 +304,7 @@ class BrokerWatch:
         """Hold the services, start a new broker on the same address, restore it, release the services."""
         doc = self._doc()
         _say(f"broker (pid {doc['broker_pid']}) is gone; holding the services and restarting it", "warning")
-        _hold([c for c in children if c.spec["name"] not in SERVES_ON])
+        self.hold_intake(children, also=[c for c in children if c.spec["name"] not in (*SERVES_ON, *INTAKE)])
         self._start_and_restore(doc, stopping)
         self.restarts += 1
         self.release(children)
@@ -285,10 +316,10 @@ class BrokerWatch:
         old_pid = doc["broker_pid"]
         before = self.rss_mb or 0.0
         _say(f"broker (pid {old_pid}) RSS {before:.0f} MiB is over TURNPOINT_BROKER__MAX_RSS_MB="
-             f"{self.limits.max_rss_mb:g}: recycling it (hold intake, drain, save dead letters, restore)", "warning",
-             **{"labels": {"rss_mb": round(before, 1), "max_rss_mb": self.limits.max_rss_mb,
+             f"{self.limits.limit_mb():g}: recycling it (hold intake, drain, save dead letters, restore)", "warning",
+             **{"labels": {"rss_mb": round(before, 1), "max_rss_mb": self.limits.limit_mb(),
                            "floor_mb": self.floor_mb}})
-        _hold([c for c in children if c.spec["name"] in INTAKE])
+        self.hold_intake(children)
         kafka = TurnpointSettings().kafka.model_copy(update={"bootstrap_servers": doc["bootstrap"]})
         drained, lags = drain(kafka, [c.spec["name"] for c in children], self.limits.drain_seconds, stopping)
         drain_s = time.monotonic() - t0
@@ -311,7 +342,7 @@ class BrokerWatch:
         self.settling_since, self.idle_rounds = self.last_recycle, 0
         self.sample()
         done = Recycled(before, self.rss_mb or 0.0, drained, drain_s, sum(saved.values()), restore_s,
-                        time.monotonic() - t0)
+                        time.monotonic() - t0, self.hold_s)
         _say(f"broker recycled: RSS {before:.0f} -> {done.rss_after_mb:.0f} MiB in {done.seconds:.1f}s (drain "
              f"{drain_s:.1f}s, restore {restore_s:.1f}s), {done.dead_letters} dead letters saved under "
              f"{self.home / 'dead-letters'}", **done.fields())
@@ -335,11 +366,15 @@ def main(home: Path) -> None:
     state = home / "services.json"
     broker = BrokerWatch(home, SupervisorSettings().broker)
     if json.loads((home / "stack.json").read_text()).get("broker_pid"):
-        # `dev up` restored a new embedded broker: the intake starts once the transform has the history
+        # `dev up` restored a new embedded broker: the intake publishes once the transform has the history;
+        # the ingest starts at once, held (it reads its ports and spools)
+        broker.publishing.hold()
         for child in children:
-            if child.spec["name"] in INTAKE:
+            if child.spec["name"] in INTAKE and child.spec["name"] != HELD_RUNNING:
                 child.next_start = float("inf")
         broker.intake_held_since = time.monotonic()
+    else:
+        broker.publishing.release()  # an external broker is never replaced here: no hold left from a past run
     polls = 0
     while not stopping:
         if broker.dead():

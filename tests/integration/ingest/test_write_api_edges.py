@@ -117,3 +117,27 @@ def test_hostile_records_are_422_naming_the_field(kafka_settings, ingest_databas
     assert r.status_code == 422, r.text
     assert r.headers["content-type"] == "application/problem+json"
     assert field in [e["field"] for e in r.json()["errors"]]
+
+
+def test_while_publishing_is_held_a_write_is_503_with_retry_after_then_accepted_after_the_release(
+        kafka_settings, ingest_database: str, tmp_path: Path) -> None:
+    """`turnpoint dev up` replacing its broker holds the ingest's publishing (`<spool_dir>/hold`): nothing can be
+    acknowledged, so the write API says so and publishes nothing; an ingest started while held starts held."""
+    from turnpoint.ingest.hold import PublishHold
+
+    settings = _settings(kafka_settings, ingest_database, tmp_path)
+    token = TokenStore(ingest_database).create("w", ["write:readings"])
+    auth = {"Authorization": f"Bearer {token}"}
+    control = PublishHold(tmp_path / "spool")
+    control.hold()
+    with TestClient(build_app(settings)) as client:
+        r = client.post("/v1/readings", json=_reading(1), headers={**auth, "Idempotency-Key": "held-1"})
+        assert r.status_code == 503 and r.headers["retry-after"] == "2", r.text
+        assert r.headers["content-type"] == "application/problem+json" and r.json()["title"] == "Intake held"
+        assert client.get("/readyz").json()["spool"]["held"] is True
+        control.release()
+        deadline = time.monotonic() + 5
+        while client.get("/readyz").json()["spool"]["held"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        ok = client.post("/v1/readings", json=_reading(1), headers={**auth, "Idempotency-Key": "held-1"})
+        assert ok.status_code == 202, ok.text  # the same key: the held request reserved nothing

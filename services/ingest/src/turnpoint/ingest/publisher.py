@@ -51,6 +51,7 @@ class Publisher:
 
     def __init__(self, kafka: KafkaSettings, producer: Producer | None = None, **overrides: Any) -> None:
         self.kafka = kafka
+        self._overrides = overrides if producer is None else None  # None: the producer was given, never renewed
         self.producer = producer if producer is not None else make_producer(kafka, **overrides)
         self.stats = DeliveryStats()
         self.journal = Publisher.default_journal
@@ -124,6 +125,13 @@ class Publisher:
 
     def close(self, timeout: float = 10.0) -> int:
         return self.flush(timeout)
+
+    def renew(self) -> None:
+        """Flush, then a new producer of the same settings (a new broker does not know the old producer id)."""
+        if self._overrides is None:
+            return
+        self.flush(5.0)
+        self.producer = make_producer(self.kafka, **self._overrides)
 
 
 def group_by_key(items: Iterable[dict[str, Any]], key_field: str) -> dict[str, list[dict[str, Any]]]:

@@ -6,6 +6,9 @@ go to the spool too so that replay keeps their order. `replay()` (called by the 
 thread) sends the spool back in order once the broker answers, then switches back to direct sends.
 A message that was in flight when the broker went away is spooled when its delivery times out, so it can
 land after records spooled meanwhile; records carry their own timestamps, so consumers are unaffected.
+
+While the publishing `Gate` is held (`turnpoint.ingest.hold`: the embedded broker is being replaced),
+every record is spooled and nothing is replayed; the replay after the release sends them in order.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from turnpoint.core.serde import encode_items
 from turnpoint.core.settings import KafkaSettings
 from turnpoint.core.topics import TopicSpec
 from turnpoint.ingest import metrics
+from turnpoint.ingest.hold import Gate
 from turnpoint.ingest.publisher import SERVICE, Publisher
 from turnpoint.ingest.spool import Spool
 
@@ -33,8 +37,9 @@ log = get_logger("turnpoint.ingest.reliable")
 
 class ReliableSender:
     def __init__(self, kafka: KafkaSettings, spool: Spool, message_timeout_ms: int = 10000,
-                 publisher: Publisher | None = None) -> None:
+                 publisher: Publisher | None = None, gate: Gate | None = None) -> None:
         self.kafka = kafka
+        self.gate = gate or Gate()
         self.spool = spool
         self.spooling = spool.pending()  # leftovers from a previous run are replayed first
         self._replay_lock = threading.Lock()
@@ -58,12 +63,16 @@ class ReliableSender:
                    headers: Headers | None = None) -> None:
         """Send one message, or spool it (the spool keeps key and value; a dead letter's value has its context)."""
         with self.spool.lock:
-            if self.spooling:
+            if self.spooling or not self.gate.enter():
+                self.spooling = True  # held: later records follow this one through the spool, in order
                 self.spool.append(topic, key, value)
                 metrics.SPOOLED.inc()
                 return
-        self.publisher.produce_raw(topic, key, value, n_items, self._on_delivery, headers)
-        self.sent += 1
+        try:
+            self.publisher.produce_raw(topic, key, value, n_items, self._on_delivery, headers)
+            self.sent += 1
+        finally:
+            self.gate.leave()
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is None:
@@ -98,7 +107,7 @@ class ReliableSender:
         with self._replay_lock:
             if not self.spooling and not self.spool.pending():
                 return True
-            if not self._broker_ready():
+            if self.gate.held or not self._broker_ready():
                 return False
             while True:
                 with self.spool.lock:
@@ -108,9 +117,10 @@ class ReliableSender:
                         return True
                     self.spool.rotate()
                 for segment in self.spool.segments():
-                    if not self._replay_segment(segment, timeout):
-                        return False
-                    self.spool.mark_replayed(segment)
+                    with self.gate.passage() as open_:
+                        if not open_ or not self._replay_segment(segment, timeout):
+                            return False
+                        self.spool.mark_replayed(segment)
                 self.spool.cleanup()
 
     def _replay_segment(self, segment: Any, timeout: float) -> bool:
@@ -134,6 +144,11 @@ class ReliableSender:
         metrics.REPLAYED.inc(n)
         log.info("spool segment replayed", segment=segment.name, messages=n)
         return True
+
+    def renew_producer(self) -> None:
+        """A new producer for a new broker (after a hold): the old one's idempotence state is the old broker's."""
+        self.publisher.flush(5.0)
+        self._new_producer()
 
     def _new_producer(self) -> None:
         """Replace the producer after failed deliveries: once its messages timed out, the idempotent

@@ -2,6 +2,10 @@
 
 `turnpoint ingest run` = `build_app(settings, bootstrap(settings))` served by uvicorn; the app's lifespan
 starts and stops this service. Tests call the same functions with test settings.
+
+Every publish passes one `Gate`, held while `<spool_dir>/hold` exists (`turnpoint.ingest.hold`: the
+embedded broker is being replaced): ports keep being read and their records are spooled, the write API
+answers 503, drop files wait; after the release new producers send the spool in order.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 from turnpoint.core.observability import get_logger
 from turnpoint.ingest import metrics
 from turnpoint.ingest.acks import Poller
+from turnpoint.ingest.hold import Gate, HoldWatch, PublishHold
 from turnpoint.ingest.journal import JOURNAL_PRUNE_SECONDS, Journal, prune
 from turnpoint.ingest.publisher import Publisher
 from turnpoint.ingest.reliable import ReliableSender
@@ -36,8 +41,15 @@ class IngestService:
     _stop: threading.Event = field(default_factory=threading.Event)
     _maintenance: threading.Thread | None = None
     journal: Journal | None = None
+    gate: Gate = field(default_factory=Gate)
+    control: PublishHold | None = None
+    _hold_watch: HoldWatch | None = None
 
     def start(self) -> None:
+        if self.control is not None:  # before any port is read: an ingest started while held starts held
+            self._hold_watch = HoldWatch(self.control, self.gate, self.quiesce, self.resume)
+            self._hold_watch.step()
+            self._hold_watch.start()
         self._pollers = [Poller(self.publisher).start(), Poller(self.sender.publisher).start()]
         self._maintenance = threading.Thread(target=self._maintain, name="ingest-spool", daemon=True)
         self._maintenance.start()
@@ -70,9 +82,26 @@ class IngestService:
             except Exception as exc:
                 log.error("journal maintenance failed", error=str(exc))
 
+    def quiesce(self) -> None:
+        """With the gate closed: let every message in flight be acknowledged (a failed one is spooled)."""
+        for publisher in (self.sender.publisher, self.publisher):
+            left = publisher.flush(15.0)
+            if left:  # never let them reach the next broker before its history: purged (the sender spools them)
+                log.warning("messages still in flight while publishing is held: purged", in_flight=left)
+                publisher.producer.purge()
+                publisher.flush(2.0)
+        self.sender.spool.sync()
+
+    def resume(self) -> None:
+        """Before the gate opens again: new producers (the broker may be a new one that never saw the old ids)."""
+        self.sender.renew_producer()
+        self.publisher.renew()
+
     def stop(self) -> None:
         """Stop reading, flush what was produced (spool the rest), close."""
         self._stop.set()
+        if self._hold_watch is not None:
+            self._hold_watch.stop()
         for port in self.ports:
             port.stop()
         if self.watcher is not None:
@@ -93,7 +122,8 @@ class IngestService:
         detail: dict[str, Any] = {
             "kafka": {"bootstrap": self.settings.kafka.bootstrap_servers, "acked": s.messages_acked,
                       "failed": s.messages_failed, "last_error": s.last_error},
-            "spool": {"spooling": self.sender.spooling, "segments": len(self.sender.spool.segments())},
+            "spool": {"spooling": self.sender.spooling, "segments": len(self.sender.spool.segments()),
+                      "held": self.gate.held},
             "serial": {p.cfg.name: p.status() for p in self.ports},
             "drop_folder": self.watcher.status() if self.watcher else None,
         }
@@ -107,8 +137,10 @@ def bootstrap(settings: IngestSettings) -> IngestService:
         journal = Journal(cfg.spool_dir / "journal", settings.kafka, cfg.spool_segment_bytes, cfg.spool_retention_days)
     Publisher.default_journal = journal  # every publisher this process makes journals its acknowledged records
     spool = Spool(cfg.spool_dir, cfg.spool_segment_bytes, cfg.spool_retention_days)
-    sender = ReliableSender(settings.kafka, spool)
-    watcher = DropFolderWatcher(settings, cfg.drop_dir, cfg.drop_poll_seconds) if cfg.drop_dir else None
+    control = PublishHold(cfg.spool_dir)
+    gate = Gate(held=control.requested() is not None)
+    sender = ReliableSender(settings.kafka, spool, gate=gate)
+    watcher = DropFolderWatcher(settings, cfg.drop_dir, cfg.drop_poll_seconds, gate) if cfg.drop_dir else None
     ports: list[PortWorker] = []
     if cfg.serial_config is not None:
         from turnpoint.ingest.serial.config import load_serial_config
@@ -117,4 +149,5 @@ def bootstrap(settings: IngestSettings) -> IngestService:
 
         for port in load_serial_config(cfg.serial_config).ports:
             ports.append(ModbusPoller(port, sender) if port.protocol == "modbus" else LinePortReader(port, sender))
-    return IngestService(settings, Publisher(settings.kafka), sender, watcher, ports, journal=journal)
+    return IngestService(settings, Publisher(settings.kafka), sender, watcher, ports, journal=journal, gate=gate,
+                         control=control)

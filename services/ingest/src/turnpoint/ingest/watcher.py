@@ -4,6 +4,7 @@ A file is taken when its size and mtime stayed the same for one poll (so half-co
 named `symbols*.csv` are symbol metadata; every other `*.csv` is market bars (symbol from its column or
 the file name). Success moves the file to `done/` with a `.summary.json`; a file that cannot be read
 moves to `failed/` with a `.reason.txt`; when Kafka is unavailable the file stays and is tried again.
+While publishing is held (`turnpoint.ingest.hold`) no file is taken: they wait in the folder.
 """
 
 from __future__ import annotations
@@ -20,13 +21,16 @@ from turnpoint.core.settings import TurnpointSettings
 from turnpoint.ingest import metrics
 from turnpoint.ingest.errors import InputFileError
 from turnpoint.ingest.files import Summary, publish_market_file, publish_symbols_file
+from turnpoint.ingest.hold import Gate
 
 log = get_logger("turnpoint.ingest.watcher")
 
 
 class DropFolderWatcher:
-    def __init__(self, settings: TurnpointSettings, folder: Path, poll_seconds: float = 1.0) -> None:
+    def __init__(self, settings: TurnpointSettings, folder: Path, poll_seconds: float = 1.0,
+                 gate: Gate | None = None) -> None:
         self.settings = settings
+        self.gate = gate or Gate()
         self.folder = folder
         self.poll_seconds = poll_seconds
         self.done = folder / "done"
@@ -68,8 +72,11 @@ class DropFolderWatcher:
             if self._seen.get(path) != sig:
                 self._seen[path] = sig  # seen changing: take it next time if it stays the same
                 continue
-            del self._seen[path]
-            self.process(path)
+            with self.gate.passage() as open_:
+                if not open_:  # held: the file waits, and is taken once it stayed the same after the release
+                    break
+                del self._seen[path]
+                self.process(path)
             taken.append(path)
         return taken
 

@@ -5,8 +5,9 @@ its contract and every message is encoded and sized before anything is published
 answer is 202 only after Kafka acknowledged every message. Errors are problem+json: 401 (no or unknown
 token), 403 (scope), 413 (body too large, too many records, a record too large for a Kafka message: its
 `index` is named), 422 (invalid JSON or records, reused idempotency key), 409 (same key still in
-progress), 503 with Retry-After (Kafka did not acknowledge, or PostgreSQL did not answer within
-`db_timeout_seconds`; retry, with the same Idempotency-Key). Expired idempotency keys are purged every
+progress), 503 with Retry-After (Kafka did not acknowledge, PostgreSQL did not answer within
+`db_timeout_seconds`, or publishing is held while `turnpoint dev up` replaces its broker; retry, with the
+same Idempotency-Key). Expired idempotency keys are purged every
 `idempotency_purge_seconds`.
 
 Every write route takes the same `Annotated` dependencies (`write_api.deps`): `Meter` counts each answer by
@@ -187,6 +188,17 @@ def build_app(settings: IngestSettings, service: IngestService | None = None) ->
         records = parse_records(body, spec.item, cfg.max_batch_items)
         # every message is encoded and sized before the first produce: all or nothing
         messages = plan_messages(records, spec.key_field, cfg.batch_size, cfg.max_message_bytes)
+        if not svc.gate.enter():  # the embedded broker is being replaced: nothing can be acknowledged now
+            raise Problem(503, "Intake held", "the broker is being replaced (a planned recycle or a restart); "
+                          "nothing was published: retry shortly (with the same Idempotency-Key)", {"Retry-After": "2"})
+        try:
+            return await publish(request, meter, info, spec, path, body, records, messages)
+        finally:
+            svc.gate.leave()
+
+    async def publish(request: Request, meter: Meter, info: Any, spec: TopicSpec, path: str, body: bytes,
+                      records: list[dict[str, Any]], messages: list[Any]) -> Response:
+        """Publish the planned messages of one request and wait for their acknowledgements (gate entered)."""
         key = request.headers.get("idempotency-key")
         if key is not None:
             digest = hashlib.sha256(path.encode() + b"\0" + body).hexdigest()
