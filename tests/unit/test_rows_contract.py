@@ -171,3 +171,65 @@ def test_plain_text_is_split_as_the_csv_module_splits_it(rows: list[list[str]], 
     clean = [len(r) == width and r[0] == "s/1" and r[1].startswith("2024") and r[2] == "1.5" for r in rows]
     if header.startswith("series,ts") and rows and all(clean):
         assert fast is not None  # a clean file takes the column path
+
+
+# numbers as a file may spell them: the characters on which numpy's reader and `float` could disagree
+# (\x1c-\x1f around a number, which numpy strips and `float` refuses; NUL, which numpy's fixed-width strings
+# drop; underscores and non-ASCII digits, which `float` takes and numpy refuses; Unicode spaces)
+_around = st.sampled_from(["", "", "", " ", "\t", "\x1c", "\x1f", "\x00", "\u3000", "\xa0", "+"])
+number_texts = st.tuples(_around, st.sampled_from(["1", "10", "1.5", "2e1", "0.1", "1_0", "\u0663", "inf", "nan", "-1"]),
+                         _around).map("".join)
+odd_texts = st.one_of(st.sampled_from(["AAA", "B.X", " AAA", "AAA\x00", "A\x1cA", "2024-01-02", "2024/01/03",
+                                       "2024-01-0\x00", "\u3000"]), st.text(max_size=3))
+
+
+@PROPS
+@given(rows=st.lists(st.tuples(odd_texts, st.sampled_from(["2024-01-02", "2024-01-03", "20240104", "2024-01-02\x1c"]),
+                               number_texts, number_texts, number_texts, number_texts,
+                               st.one_of(number_texts, st.just("7"))).map(list), min_size=1, max_size=3),
+       clean=st.booleans())
+def test_numpys_reader_makes_the_table_python_splitting_makes(rows: list[list[str]], clean: bool,
+                                                              tmp_path: Path) -> None:
+    """A plain body is parsed by numpy's C reader (`_numpy_bars`), else split in Python: same table, or None."""
+    if clean:
+        rows = [[r[0] if is_symbol(r[0]) else "AAA", r[1], "10", "12", "9", r[5], r[6]] for r in rows]
+    path = tmp_path / "bars.csv"
+    path.write_text("symbol,date,open,high,low,close,volume\n" + "\n".join(map(",".join, rows)) + "\n",
+                    encoding="utf-8")
+    try:
+        python = _fast_bars(path, None, numpy_reader=False)
+    except UnicodeError:  # a NUL or such is refused by the file's decoding either way
+        return
+    assert _fast_bars(path, None) == python
+
+
+@PROPS
+@given(rows=st.lists(st.tuples(st.sampled_from(["s/1", "a b", "ü", "s\x00", "s\x1c"]),
+                               st.sampled_from(["2024-01-01T00:00:00Z", "2024-01-02T09:00:00+09:00", "2024-01-01\x1c"]),
+                               number_texts).map(list), min_size=1, max_size=3))
+def test_numpys_reader_makes_the_reading_table_python_splitting_makes(rows: list[list[str]], tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    path.write_text("series,ts,value\n" + "\n".join(map(",".join, rows)) + "\n", encoding="utf-8")
+    assert _fast_readings(path) == _fast_readings(path, numpy_reader=False)
+
+
+def test_clean_files_take_numpys_reader(tmp_path: Path) -> None:
+    from turnpoint.core import tables
+
+    bars = _file(tmp_path / "b.csv", ["symbol", "date", "open", "high", "low", "close", "volume"],
+                 [["AAA", "2024-01-02", "10", "12", "9", "11", "100"], ["BBB", "2024/01/03", "1.5", "2", "1", "1.5", "0"]])
+    readings = _file(tmp_path / "r.csv", ["series", "ts", "value"], [["a", "2024-01-01T09:00:00+09:00", "1.5"]])
+    taken = []
+    real = tables._numpy_columns
+
+    def spy(*args: object) -> object:
+        taken.append(real(*args))  # type: ignore[arg-type]
+        return taken[-1]
+
+    tables._numpy_columns = spy  # type: ignore[assignment]
+    try:
+        assert _fast_bars(bars, None) == _fast_bars(bars, None, numpy_reader=False)
+        assert _fast_readings(readings) == _fast_readings(readings, numpy_reader=False)
+    finally:
+        tables._numpy_columns = real  # type: ignore[assignment]
+    assert len(taken) == 2 and all(t is not None for t in taken)

@@ -162,14 +162,14 @@ def rebounds(
     from turnpoint.core.algorithms.bulk_legs import leg_lines
 
     with _stage(input, f"zigzag over {table.read:,} bars"):
-        lines, revised, symbols = leg_lines(table, sorted(wanted), threshold)
+        blocks, legs, revised, symbols = leg_lines(table, sorted(wanted), threshold)
     try:
-        with _stage(input, f"writing {len(lines):,} legs"):
-            write_lines(output, LEG_COLUMNS, lines)
+        with _stage(input, f"writing {legs:,} legs"):
+            write_lines(output, LEG_COLUMNS, blocks)
     except OutputError as exc:
         raise _fail(exc) from None
     _err(f"rebounds: {table.read} rows read, {len(table.rejected)} bad, {revised} revisions, "
-         f"{symbols} symbols; {len(lines)} legs written to {output}")
+         f"{symbols} symbols; {legs} legs written to {output}")
 
 
 def _days(input: Path, tz: str, output: Path, max_rejected: int | None) -> tuple[Any, ReadingTable]:

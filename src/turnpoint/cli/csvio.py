@@ -42,12 +42,12 @@ def check_output(path: Path) -> None:
         raise OutputError(msg)
 
 
-def write_lines(path: Path, header: Sequence[str], lines: Iterable[str]) -> None:
-    """Write the header and pre-formatted CSV lines (each ending in a newline)."""
+def write_lines(path: Path, header: Sequence[str], blocks: Iterable[bytes]) -> None:
+    """Write the header and pre-formatted CSV lines (UTF-8 blocks of whole lines, each ending in a newline)."""
     try:
-        with open(path, "w", newline="", encoding="utf-8") as f:
-            f.write(",".join(header) + "\n")
-            f.writelines(lines)
+        with open(path, "wb") as f:
+            f.write((",".join(header) + "\n").encode())
+            f.writelines(blocks)
     except OSError as exc:
         msg = f"{path}: cannot write: {exc.strerror or exc}"
         raise OutputError(msg) from None

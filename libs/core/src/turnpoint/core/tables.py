@@ -15,10 +15,11 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -133,30 +134,74 @@ class _decoding:
             raise InputFileError(msg) from None
 
 
-def _columns(src: CsvSource, width: int) -> list[Sequence[str]] | None:
+_NOT_PLAIN = "\x1c\x1d\x1e\x1f"
+"""The characters on which numpy's text reader and ``float`` disagree: numpy strips them around a number,
+``float`` refuses them (`tests/unit/test_rows_contract.py` fails without this check)."""
+
+
+def _text(src: CsvSource) -> str | None:
+    return src._fh.read() if src.line == 1 else None
+
+
+def _plain(text: str | None) -> tuple[str, list[str], int] | None:
+    """The body, its lines and its width when it is plain: no quote, no carriage return, every line with
+    the same number of fields (what the csv module splits exactly as ``str.split`` does), not empty."""
+    if text is None or '"' in text or "\r" in text:
+        return None
+    body = text[:-1] if text.endswith("\n") else text
+    if not body:
+        return None
+    lines = body.split("\n")
+    commas = set(map(str.count, lines, repeat(",", len(lines))))
+    return (body, lines, commas.pop() + 1) if len(commas) == 1 else None
+
+
+def _numpy_columns(body: str, lines: list[str], texts: Sequence[int], numbers: Sequence[int]
+                   ) -> tuple[list[list[str]], Any] | None:
+    """A plain body's ``texts`` columns (lists) and ``numbers`` columns (float64 rows), parsed by
+    numpy's C reader, or None when a number is not one numpy reads exactly as ``float`` does (then the
+    caller splits the body in Python). Nothing else differs: the body is plain, and the characters on
+    which numpy and ``float`` disagree (:data:`_NOT_PLAIN`) send it back too; numpy refuses ``1_000`` and
+    non-ASCII digits, which ``float`` takes, so those files are split in Python. Strings keep every
+    character (``StringDType``: no padding, no stripping). `tests/unit/test_rows_contract.py` compares
+    the two paths."""
+    if any(ch in body for ch in _NOT_PLAIN):
+        return None
+    try:
+        strings = np.loadtxt(lines, dtype=np.dtypes.StringDType(), delimiter=",", comments=None,
+                             quotechar=None, usecols=texts, ndmin=2, unpack=True)
+        values = np.loadtxt(lines, dtype=np.float64, delimiter=",", comments=None, quotechar=None,
+                            usecols=numbers, ndmin=2, unpack=True)
+    except ValueError:
+        return None
+    return [column.tolist() for column in strings], values
+
+
+def _columns(text: str | None, src: CsvSource, width: int) -> list[Sequence[str]] | None:
     """The data rows' fields column by column when each row has at least ``width`` fields (so no blank or
-    short row), else None. A plain body (no quote, no carriage return) whose lines all have the same number
-    of fields is split with two str methods, which is what the csv module makes of such text; any other
-    body goes through the csv module."""
-    text = src._fh.read() if src.line == 1 else None
-    if text is not None and '"' not in text and "\r" not in text:
-        body = text[:-1] if text.endswith("\n") else text
-        if not body:
-            return []
-        lines = body.split("\n")
-        commas = set(map(str.count, lines, repeat(",", len(lines))))
-        if len(commas) == 1:
-            w = commas.pop() + 1
-            if w < width:
-                return None
-            fields = body.replace("\n", ",").split(",")
-            return [fields[k::w] for k in range(w)]
+    short row), else None. A plain body (see :func:`_plain`) is split with two str methods, which is what
+    the csv module makes of such text; any other body goes through the csv module."""
+    plain = _plain(text)
+    if plain is not None:
+        body, _lines, w = plain
+        if w < width:
+            return None
+        fields = body.replace("\n", ",").split(",")
+        return [fields[k::w] for k in range(w)]
+    if text in ("", "\n"):
+        return []
     rows = list(csv.reader(io.StringIO(text, newline=""))) if text is not None else src.rest()
     if not rows:
         return []
     if min(map(len, rows)) < width:
         return None
     return list(zip(*rows, strict=False))  # rows may be longer than the columns used: extra ones ignored
+
+
+def _distinct(column: list[str], check: Callable[[str], Any]) -> list[Any]:
+    """``check`` of each text of a column, run once per distinct text."""
+    done = {t: check(t) for t in set(column)}
+    return list(map(done.__getitem__, column))
 
 
 def _finite(*columns: F64, positive: bool = True) -> bool:
@@ -166,10 +211,17 @@ def _finite(*columns: F64, positive: bool = True) -> bool:
     return ok
 
 
-def _fast_bars(path: Path, symbol: str | None) -> BarTable | None:
+def _fast_bars(path: Path, symbol: str | None, *, numpy_reader: bool = True) -> BarTable | None:
     with CsvSource(path) as src:
         found, _source, fixed = market_columns(src, symbol)
-        columns = _columns(src, max(found.values()) + 1)
+        text = _text(src)
+        width = max(found.values()) + 1
+        plain = _plain(text) if numpy_reader else None
+        if plain is not None and plain[2] >= width:
+            table = _numpy_bars(plain[0], plain[1], found, fixed)
+            if table is not None:
+                return table
+        columns = _columns(text, src, width)
     if columns is None:
         return None
     if not columns:
@@ -187,15 +239,46 @@ def _fast_bars(path: Path, symbol: str | None) -> BarTable | None:
     except (RowError, ValueError):
         return None
     ao, ah, al, ac, av = (np.array(x, dtype=np.float64) for x in (o, h, lo, c, v))
-    if not (_finite(ao, ah, al, ac) and _finite(av, positive=False) and bool((al <= ah).all())):
+    if not _bars_valid(ao, ah, al, ac, av):
         return None
     return BarTable(symbols, list(map(days.__getitem__, columns[found["date"]])), o, h, lo, c, v)
 
 
-def _fast_readings(path: Path) -> ReadingTable | None:
+def _bars_valid(ao: F64, ah: F64, al: F64, ac: F64, av: F64) -> bool:
+    return _finite(ao, ah, al, ac) and _finite(av, positive=False) and bool((al <= ah).all())
+
+
+def _numpy_bars(body: str, lines: list[str], found: dict[str, int], fixed: str | None) -> BarTable | None:
+    """:func:`_fast_bars` of a plain body with numpy's reader: the same table, or None to split in Python."""
+    texts = [found["date"]] if fixed is not None else [found["date"], found["symbol"]]
+    prices = [found[k] for k in ("open", "high", "low", "close")]
+    parsed = _numpy_columns(body, lines, texts, [*prices, found["volume"]] if "volume" in found else prices)
+    if parsed is None:
+        return None
+    strings, values = parsed
+    ao, ah, al, ac = values[:4]
+    av = values[4] if "volume" in found else np.zeros(len(ao))
+    try:
+        days = _distinct(strings[0], lambda d: parse_date(d).toordinal())
+        symbols = [fixed] * len(days) if fixed is not None else _distinct(strings[1], check_symbol)
+    except RowError:
+        return None
+    if not _bars_valid(ao, ah, al, ac, av):
+        return None
+    return BarTable(symbols, days, ao.tolist(), ah.tolist(), al.tolist(), ac.tolist(), av.tolist())
+
+
+def _fast_readings(path: Path, *, numpy_reader: bool = True) -> ReadingTable | None:
     with CsvSource(path) as src:
         found = reading_columns(src)
-        columns = _columns(src, max(found.values()) + 1)
+        text = _text(src)
+        width = max(found.values()) + 1
+        plain = _plain(text) if numpy_reader else None
+        if plain is not None and plain[2] >= width:
+            table = _numpy_readings(plain[0], plain[1], found)
+            if table is not None:
+                return table
+        columns = _columns(text, src, width)
     if columns is None:
         return None
     if not columns:
@@ -214,3 +297,27 @@ def _fast_readings(path: Path) -> ReadingTable | None:
     if not bool(np.isfinite(np.array(values, dtype=np.float64)).all()):
         return None
     return ReadingTable(list(series), list(map(instants.__getitem__, columns[found["ts"]])), values)
+
+
+def _kept_series(text: str) -> str:
+    check_series(text)
+    return text  # kept as written
+
+
+def _numpy_readings(body: str, lines: list[str], found: dict[str, int]) -> ReadingTable | None:
+    """:func:`_fast_readings` of a plain body with numpy's reader: the same table, or None."""
+    texts = [found["series"], found["ts"], *([found["unit"]] if "unit" in found else [])]
+    parsed = _numpy_columns(body, lines, texts, [found["value"]])
+    if parsed is None:
+        return None
+    strings, values = parsed
+    try:
+        series = _distinct(strings[0], _kept_series)
+        stamps = _distinct(strings[1], lambda t: micros(parse_instant(t)))
+        if "unit" in found:
+            _distinct(strings[2], check_unit)
+    except RowError:
+        return None
+    if not bool(np.isfinite(values[0]).all()):
+        return None
+    return ReadingTable(series, stamps, values[0].tolist())

@@ -14,18 +14,19 @@ for. Three things make this fast without a second copy of the rule:
   pivots (the first bar and every turning bar), which numpy lists directly.
   `tests/unit/algorithms/test_bulk.py` checks both paths against ``advance`` and :class:`SymbolRebounds`.
 - **Formatting** is per column: ``change`` and ``pct`` are computed with numpy (the same IEEE operations as
-  :func:`zigzag.pct`), and every float column is printed at once by :func:`float_texts`.
+  :func:`zigzag.pct`), every float column is printed at once (:func:`float_column`, ``repr``'s digits) and
+  the rows are put together by :func:`csv_rows` without a Python string per field.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from turnpoint.core.algorithms.texts import float_texts
+from turnpoint.core.algorithms.texts import csv_rows, float_column, int_column, text_column
 from turnpoint.core.algorithms.zigzag import LegTuple, advance, empty_state
 
 if TYPE_CHECKING:
@@ -50,13 +51,14 @@ def turning_bars(y: Any, first: Any) -> Any:
     return moved[:-1][turn]
 
 
-def leg_lines(table: BarTable, gtypes: Sequence[str], threshold: float) -> tuple[list[str], int, int]:
+def leg_lines(table: BarTable, gtypes: Sequence[str], threshold: float) -> tuple[Iterator[bytes], int, int, int]:
     """CSV lines ``symbol,gtype,start_date,start_value,end_date,end_value,bars,change,pct,direction``
-    sorted by (symbol, gtype, start_date), for ``gtypes`` in the order given; plus the number of
-    revisions (rows that replaced an earlier row of the same symbol and date) and of symbols."""
+    sorted by (symbol, gtype, start_date), for ``gtypes`` in the order given, as UTF-8 blocks of lines
+    made as they are taken; plus the number of legs, of revisions (rows that replaced an earlier row of
+    the same symbol and date) and of symbols."""
     n = len(table.day)
     if n == 0:
-        return [], 0, 0
+        return iter(()), 0, 0, 0
     names = sorted(set(table.symbol))
     index = {s: i for i, s in enumerate(names)}
     code = np.fromiter(map(index.__getitem__, table.symbol), dtype=np.int64, count=n)
@@ -76,8 +78,8 @@ def leg_lines(table: BarTable, gtypes: Sequence[str], threshold: float) -> tuple
         y = np.array(columns[_COLUMN[gtype]], dtype=np.float64)[keep]
         start, end = _legs(y, first, threshold)
         parts.append((np.full(len(start), rank, dtype=np.int64), start, end, y))
-    lines = _format(parts, gtypes, code, day, names)
-    return lines, n - len(keep), len(names)
+    blocks, legs = _format(parts, gtypes, code, day, names)
+    return blocks, legs, n - len(keep), len(names)
 
 
 def _legs(y: Any, first: Any, threshold: float) -> tuple[Any, Any]:
@@ -105,33 +107,28 @@ def _legs(y: Any, first: Any, threshold: float) -> tuple[Any, Any]:
 
 
 def _format(parts: list[tuple[Any, Any, Any, Any]], gtypes: Sequence[str], code: Any, day: Any,
-            names: list[str]) -> list[str]:
+            names: list[str]) -> tuple[Iterator[bytes], int]:
     rank = np.concatenate([p[0] for p in parts])
     start = np.concatenate([p[1] for p in parts])
     end = np.concatenate([p[2] for p in parts])
     if len(start) == 0:
-        return []
+        return iter(()), 0
     sv = np.concatenate([p[3][p[1]] for p in parts])
     ev = np.concatenate([p[3][p[2]] for p in parts])
     order = np.lexsort((start, rank, code[start]))  # (symbol, gtype, start_date): bars are in date order
     rank, start, end, sv, ev = rank[order], start[order], end[order], sv[order], ev[order]
     change = ev - sv
     pct = (ev / sv - 1.0) * 100.0  # zigzag.pct, elementwise: the same IEEE operations in the same order
-    symbol = np.array(names, dtype=object)[code[start]].tolist()
-    gtype = np.array(list(gtypes), dtype=object)[rank].tolist()
-    direction = np.where(ev > sv, "up", "down").tolist()
-    return [f"{s},{g},{sd},{sp},{ed},{ep},{b},{c},{p},{d}\n" for s, g, sd, sp, ed, ep, b, c, p, d in zip(
-        symbol, gtype, _iso_dates(day[start]), float_texts(sv), _iso_dates(day[end]), float_texts(ev),
-        (end - start).tolist(), float_texts(change), float_texts(pct), direction, strict=True)]
+    columns = [text_column(names, code[start]), text_column(list(gtypes), rank), _iso_dates(day[start]),
+               float_column(sv), _iso_dates(day[end]), float_column(ev), int_column(end - start),
+               float_column(change), float_column(pct), text_column(["down", "up"], (ev > sv).astype(np.int64))]
+    return csv_rows(columns), len(start)
 
 
-def _iso_dates(ordinals: Any) -> list[str]:
+def _iso_dates(ordinals: Any) -> Any:
     """``date.isoformat()`` of each date ordinal, each distinct date formatted once."""
     lo, hi = int(ordinals.min()), int(ordinals.max())
     if hi - lo <= 2 * len(ordinals) + 4000:  # a calendar of the span, indexed
-        table = np.array([dt.date.fromordinal(d).isoformat() for d in range(lo, hi + 1)], dtype=object)
-        return list(table[ordinals - lo].tolist())
+        return text_column([dt.date.fromordinal(d).isoformat() for d in range(lo, hi + 1)], ordinals - lo)
     days, where = np.unique(ordinals, return_inverse=True)
-    table = np.array([dt.date.fromordinal(d).isoformat() for d in days.tolist()], dtype=object)
-    return list(table[where].tolist())
-
+    return text_column([dt.date.fromordinal(d).isoformat() for d in days.tolist()], where)
