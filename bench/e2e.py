@@ -228,6 +228,9 @@ def main() -> None:
         readings_per_s = len(feed.rows) / live_total_s
         peaks = stack.peak_rss_mb()
         cycles = stack.broker_cycles()
+        log_lines = (home / "logs" / "supervisor.log").read_text().splitlines()
+        recycled = [d.get("labels", {}) for d in (json.loads(x) for x in log_lines if x.startswith("{"))
+                    if str(d.get("message", "")).startswith("broker recycled")]
         checked: dict[str, int] | str = "skipped"
         if not args.no_check:
             t2 = time.monotonic()
@@ -263,6 +266,9 @@ def main() -> None:
     print("peak RSS (MiB): " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(peaks.items())))
     print(f"embedded broker: {cycles.get('recycles', 0)} recycles (TURNPOINT_BROKER__MAX_RSS_MB), "
           f"{cycles.get('restarts', 0)} restarts")
+    for labels in recycled:
+        print(f"  recycle: RSS {labels.get('rss_before_mb')} -> {labels.get('rss_after_mb')} MiB; publish hold "
+              f"{labels.get('hold_s')}s, drain {labels.get('drain_s')}s, restore {labels.get('restore_s')}s")
     legacy_s = LEGACY_INIT_S[0] + LEGACY_TURNING_S
     doc = {"bench": "e2e", "quick": args.quick, "symbols": symbols, "days": days, "bars": n_bars,
            "bars_per_s": round(bars_per_s, 1), "backfill_s": round(backfill_s, 1),
@@ -270,7 +276,8 @@ def main() -> None:
            "baseline_s": legacy_s, "ratio": round(legacy_s / projected, 2),
            "readings_per_s": round(readings_per_s, 1), "readings": len(feed.rows), "counts": n_counts,
            "freshness_ms": {"p50": round(p50 * 1000), "p95": round(p95 * 1000), "p99": round(p99 * 1000)},
-           "stages_s": stages, "peak_rss_mb": peaks, "broker_cycles": cycles, "checked_rows": checked}
+           "stages_s": stages, "peak_rss_mb": peaks, "broker_cycles": cycles, "recycles": recycled,
+           "checked_rows": checked}
     print(json.dumps(doc))
 
 
