@@ -160,3 +160,20 @@ def test_an_unacknowledged_hold_times_out(tmp_path: Path) -> None:
     t0 = time.monotonic()
     assert not control.hold(timeout=0.3)  # an ingest runs but never answers
     assert time.monotonic() - t0 < 2
+
+
+def test_drop_files_wait_while_held_and_are_taken_after_the_release(tmp_path: Path) -> None:
+    from turnpoint.core.settings import TurnpointSettings
+    from turnpoint.ingest.watcher import DropFolderWatcher
+
+    gate = Gate(held=True)
+    watcher = DropFolderWatcher(TurnpointSettings(), tmp_path / "drop", gate=gate)
+    (tmp_path / "drop").mkdir()
+    (tmp_path / "drop" / "m.csv").write_text("symbol,date,open,high,low,close,volume\n")
+    taken: list[Path] = []
+    watcher.process = lambda path: taken.append(path) or "done"  # type: ignore[method-assign]
+    for _ in range(3):
+        assert watcher.scan() == []
+    assert taken == [] and (tmp_path / "drop" / "m.csv").exists()
+    gate.open()
+    assert watcher.scan() == [tmp_path / "drop" / "m.csv"] and taken == [tmp_path / "drop" / "m.csv"]
