@@ -11,6 +11,7 @@ the same run, installed into `.turnpoint/peers/quix` (never the project's venv),
 
 usage: python bench/transform.py [--quick] [--symbols N] [--days N] [--peer quix] [--live N]
        python bench/transform.py --live-only [--repeat 3] [--live N] [--peer quix]
+       python bench/transform.py --batched-only [--repeat 3] [--symbols 2000] [--days 500] [--peer quix]
 Prints its figures and a final JSON line.
 """
 
@@ -308,6 +309,35 @@ def live_only(bootstrap: str, tmp: Path, live: int, repeat: int, peer: str | Non
                runs=[{k: round(v, 2) for k, v in run.items()} for run in runs], messages=live)
 
 
+def batched_only(bootstrap: str, tmp: Path, symbols: int, days: int, repeat: int, peer: str | None) -> None:
+    """The batched shape alone (messages of 250 bars per symbol), `repeat` times in one run: a fresh warm
+    worker each time, then the peer on the same messages."""
+    runs: list[dict[str, float]] = []
+    records = batched_records(symbols, days, 250)
+    n_bars = symbols * days
+    for r in range(repeat):
+        worker = Worker(bootstrap, tmp)
+        try:
+            worker.warm()
+            took = worker.timed(worker.bars_topic, records)
+            run = {"batched": n_bars / took, "cpu_us_per_bar": 1e6 * worker.cpu / n_bars, "rss": worker.rss()}
+            print(f"turnpoint: {n_bars} bars of {symbols} symbols in {len(records)} messages: {took:.2f}s = "
+                  f"{run['batched']:,.0f} bars/s, worker CPU {run['cpu_us_per_bar']:.1f} µs per bar; "
+                  f"worker peak RSS {run['rss']:.0f} MiB; load {os.getloadavg()[0]:.1f}", flush=True)
+        finally:
+            worker.stop()
+        if peer == "quix":
+            q = run_quix(bootstrap, symbols, days, 250, tmp, 0, shapes=("batched",))
+            run["quix_batched"], run["quix_rss"] = q["batched"], q["batched_rss"]
+            run["ratio_batched_vs_quix"] = run["batched"] / run["quix_batched"]
+        print(f"run {r + 1}: " + ", ".join(f"{k} {v:,.2f}" for k, v in run.items()), flush=True)
+        runs.append(run)
+    best = max(runs, key=lambda x: x["batched"])
+    final_line("transform-batched", best["batched"], "bars/s", "quix batched" if peer else "none",
+               best.get("quix_batched", 0.0), runs=[{k: round(v, 2) for k, v in run.items()} for run in runs],
+               symbols=symbols, days=days)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small run, under 3 minutes")
@@ -318,7 +348,9 @@ def main() -> None:
     ap.add_argument("--live", type=int, default=20_000, help="messages of the one-bar/one-reading-per-message shape")
     ap.add_argument("--live-only", action="store_true",
                     help="only the live shape (bars, readings, and the peer's bars), --repeat times")
-    ap.add_argument("--repeat", type=int, default=1, help="repetitions of --live-only in the same run")
+    ap.add_argument("--batched-only", action="store_true",
+                    help="only the batched shape (and the peer's, with --peer), --repeat times")
+    ap.add_argument("--repeat", type=int, default=1, help="repetitions of --live-only or --batched-only in one run")
     args = ap.parse_args()
     symbols = args.symbols or 5000
     days = args.days or (100 if args.quick else 500)
@@ -327,6 +359,10 @@ def main() -> None:
     if args.live_only:
         with broker() as bootstrap, tempfile.TemporaryDirectory() as tmpdir:
             live_only(bootstrap, Path(tmpdir), args.live, args.repeat, args.peer)
+        return
+    if args.batched_only:
+        with broker() as bootstrap, tempfile.TemporaryDirectory() as tmpdir:
+            batched_only(bootstrap, Path(tmpdir), args.symbols or 2000, args.days or 500, args.repeat, args.peer)
         return
     live = min(args.live, symbols * days)
     with broker() as bootstrap, tempfile.TemporaryDirectory() as tmpdir:
