@@ -14,6 +14,15 @@ blocked, goes on under Faust's own `wait_first` race against `suspend_flow`, as 
 loop (read offsets, gaps, `broker_commit_every`, yielding to the event loop every 100 messages, the
 errors that end it) is Faust's, from faust-streaming 0.15 (`faust.transport.consumer.Consumer`), the
 version `faust_internals.check` pins.
+
+For a partition whose one subscriber is a raw-bytes channel (every input topic of the worker),
+`deliver_now` does synchronously what the conductor's per-partition handler (Faust's compiled
+`ConductorHandler`) would do: put on the channel's queue the event of the message's own key and value
+bytes (the raw codec hands them over unchanged), with the handler's pressure callbacks, and count the
+message's one reader. No coroutine, no conductor lock, no serializer registry, no producer-buffer
+await. It declines (and the message takes Faust's own path) whenever that path could do anything else:
+the subscriptions are being updated, the flow is suspended, Faust's producer buffer is over its limit,
+the queue is full, the partition has another kind of subscriber or several.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import types
 from collections.abc import Coroutine, Generator
 from typing import Any, cast
 
+from faust.transport.conductor import ConductorHandler
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 
@@ -52,11 +62,20 @@ async def _rest(coro: Coroutine[Any, Any, Any], yielded: Any) -> Any:
     return await _continue(coro, yielded)
 
 
+def _raw(channel: Any) -> bool:
+    """Faust decodes this channel's messages to their own key and value bytes (raw codec, no model)."""
+    schema = channel.schema
+    return (schema.key_serializer == "raw" and schema.value_serializer == "raw"
+            and schema.key_type in (None, bytes) and schema.value_type in (None, bytes))
+
+
 class DeliveringConsumer(AIOKafkaConsumer):
     """Faust's aiokafka consumer with a delivery loop that awaits only deliveries that block."""
 
     async def deliver(self, message: Any) -> None:
         """Hand one message to the conductor (the consumer's callback)."""
+        if self.deliver_now(message):
+            return
         coro = cast("Coroutine[Any, Any, Any]", self.callback(message))  # the conductor's `async def on_message`
         if self.suspend_flow.is_set():
             await self.wait_first(coro, self.suspend_flow.wait())
@@ -66,6 +85,31 @@ class DeliveringConsumer(AIOKafkaConsumer):
         except StopIteration:
             return  # delivered without waiting: the common case
         await self.wait_first(_rest(coro, yielded), self.suspend_flow.wait())
+
+    def deliver_now(self, message: Any) -> bool:
+        """Put the message's event on its lone raw-bytes channel's queue now, as the conductor's handler
+        would; False (nothing done) when that handler could wait or do anything else."""
+        app = self.app
+        conductor = app.topics
+        if conductor._tp_to_callback_lock.locked():
+            return False  # the subscriptions are being updated: Faust's handler waits for the lock
+        handler = conductor._tp_to_callback.get(message.tp)
+        if ConductorHandler is None or type(handler) is not ConductorHandler:
+            return False
+        channels = handler.channels
+        if len(channels) != 1 or not app.flow_control.is_active():
+            return False
+        buffer = app.producer.buffer
+        if buffer.size > buffer.max_messages:
+            return False  # Faust's handler would flush its producer first
+        (channel,) = channels
+        queue = channel.queue
+        if queue.full() or not _raw(channel):
+            return False
+        message.incref(1)
+        queue.put_nowait_enhanced(app.create_event(message.key, message.value, message.headers, message),
+                                  on_pressure_high=handler.on_pressure_high, on_pressure_drop=handler.on_pressure_drop)
+        return True
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - exercised by the broker tests
         deliver = self.deliver
