@@ -86,10 +86,17 @@ class DeliveringConsumer(AIOKafkaConsumer):
             return  # delivered without waiting: the common case
         await self.wait_first(_rest(coro, yielded), self.suspend_flow.wait())
 
+    _event_type: Any = None  # the app's Event class, read once (Faust's settings are slow to read)
+
     def deliver_now(self, message: Any) -> bool:
         """Put the message's event on its lone raw-bytes channel's queue now, as the conductor's handler
         would; False (nothing done) when that handler could wait or do anything else."""
         app = self.app
+        event_type = self._event_type
+        if event_type is None:
+            if app.conf.producer_threaded:
+                return False  # Faust's producer buffer is then another queue: always its own path
+            event_type = self._event_type = app.conf.Event
         conductor = app.topics
         if conductor._tp_to_callback_lock.locked():
             return False  # the subscriptions are being updated: Faust's handler waits for the lock
@@ -100,14 +107,14 @@ class DeliveringConsumer(AIOKafkaConsumer):
         if len(channels) != 1 or not app.flow_control.is_active():
             return False
         buffer = app.producer.buffer
-        if buffer.size > buffer.max_messages:
+        if len(buffer.pending._queue) > buffer.max_messages:  # `buffer.size`, without its settings lookup
             return False  # Faust's handler would flush its producer first
         (channel,) = channels
         queue = channel.queue
         if queue.full() or not _raw(channel):
             return False
         message.incref(1)
-        queue.put_nowait_enhanced(app.create_event(message.key, message.value, message.headers, message),
+        queue.put_nowait_enhanced(event_type(app, message.key, message.value, message.headers, message),
                                   on_pressure_high=handler.on_pressure_high, on_pressure_drop=handler.on_pressure_drop)
         return True
 
