@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import types
-from collections.abc import Coroutine, Generator
+from collections.abc import Coroutine, Generator, Iterator
 from typing import Any, cast
 
 from faust.transport.conductor import ConductorHandler
@@ -118,9 +118,45 @@ class DeliveringConsumer(AIOKafkaConsumer):
                                   on_pressure_high=handler.on_pressure_high, on_pressure_drop=handler.on_pressure_drop)
         return True
 
+    async def _fetched(self, timeout: float) -> Iterator[tuple[Any, Any]]:
+        """Faust's `Consumer.getmany` with its awaits done first: the fetched messages as a plain iterator
+        (an async generator costs a coroutine step per message)."""
+        records, active_partitions = await self._wait_next_records(timeout)
+        if records is None or self.should_stop:
+            return iter(())
+        if not self.flow_active:
+            self.log.dev("getmany called while flow not active. Seek back to committed offsets.")
+            try:
+                await self.perform_seek()
+            except Exception as ex:
+                self.log.warning(f"exception performing seek when flow not active {ex}")
+            return iter(())
+        return self._messages(records, active_partitions, self.app.consumer_generation_id)
+
+    def _messages(self, records: Any, active_partitions: Any, generation_id: int) -> Iterator[tuple[Any, Any]]:
+        """The rest of Faust's `getmany`: each record as a message, until the flow stops or the
+        generation changes (checked before each, as Faust does)."""
+        app = self.app
+        to_message = self._to_message
+        highwater = self.highwater
+        track_end = app.monitor.track_tp_end_offset
+        buffered = self._buffered_partitions
+        for tp, record in self.scheduler.iterate(records):
+            if not self.flow_active:
+                return
+            new_generation_id = app.consumer_generation_id
+            if new_generation_id != generation_id:
+                self.log.dev("Generation id changed from %r to %r. Cancelling getmany.", generation_id,
+                             new_generation_id)
+                return
+            if active_partitions is None or tp in active_partitions or tp in buffered:
+                track_end(tp, highwater(tp))
+                yield tp, to_message(tp, record)
+
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - exercised by the broker tests
+        deliver_now = self.deliver_now
         deliver = self.deliver
-        getmany = self.getmany
+        fetched = self._fetched
         consumer_should_stop = self._stopped.is_set
         fetcher_should_stop = fetcher._stopped.is_set
         get_read_offset = self._read_offset.__getitem__
@@ -132,10 +168,9 @@ class DeliveringConsumer(AIOKafkaConsumer):
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 set_flag(CONSUMER_FETCHING)
-                records = getmany(timeout=1.0)
                 await self.sleep(0)
                 if not self.should_stop:
-                    async for tp, message in records:
+                    for tp, message in await fetched(1.0):
                         since_yield += 1
                         if since_yield > 100:
                             await asyncio.sleep(0)
@@ -148,7 +183,8 @@ class DeliveringConsumer(AIOKafkaConsumer):
                             if commit_every is not None and self._n_acked >= commit_every:
                                 self._n_acked = 0
                                 await self.commit()
-                            await deliver(message)
+                            if not deliver_now(message):
+                                await deliver(message)
                             set_read_offset(tp, offset)
                     unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:
