@@ -23,6 +23,7 @@ class FakeConsumer:
         self.earliest = earliest or {}
         self.seeks: list[tuple[TP, int]] = []
         self.revoked_meanwhile: set[TP] = set()
+        self.asked_log_starts: list[list[TP]] = []
 
     def assignment(self) -> set[TP]:
         return set(self.assigned)
@@ -44,6 +45,7 @@ class FakeConsumer:
         self.seeks.append((partition, offset))
 
     async def earliest_offsets(self, *partitions: TP) -> Mapping[TP, int]:
+        self.asked_log_starts.append(list(partitions))
         return {tp: self.earliest.get(tp, 0) for tp in partitions}
 
 
@@ -106,6 +108,19 @@ def test_a_partition_never_committed_resumes_at_the_log_start_and_a_hole_after_i
     admitted = asyncio.run(continuity.admit(T, _msgs(0, 40, 41, 45)))
     assert [m.offset for m in admitted] == [40, 41]
     assert consumer.seeks == [(TP(T, 0), 42)]
+
+
+def test_the_partitions_of_a_batch_ask_for_their_log_starts_in_one_request() -> None:
+    # each request is a round trip through Faust's consumer thread (~1.5 s each for a new partition, seen in
+    # the worker's logs): one per partition held up the first batch after an assignment by that much per partition
+    consumer = FakeConsumer(earliest={TP(T, 1): 20})
+    group = FakeGroup({(T, 0): 5})
+    continuity = _service(consumer, group)
+    admitted = asyncio.run(continuity.admit(T, [*_msgs(0, 5, 6), *_msgs(1, 20, 21), *_msgs(2, 0)]))
+    assert [(m.partition, m.offset) for m in admitted] == [(0, 5), (0, 6), (1, 20), (1, 21), (2, 0)]
+    assert consumer.asked_log_starts == [[TP(T, 0), TP(T, 1), TP(T, 2)]]
+    asyncio.run(continuity.admit(T, _msgs(1, 22)))
+    assert len(consumer.asked_log_starts) == 1  # known partitions ask nothing
 
 
 def test_after_a_revocation_partitions_resume_from_the_group_again_and_are_asked_once() -> None:

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import faust
+from confluent_kafka import Consumer, TopicPartition
 
 from turnpoint.core import topics
 from turnpoint.core.freshness import JobBeats
@@ -35,6 +36,15 @@ from turnpoint.web.aiohttp import problem_middleware
 from turnpoint.web.health import liveness, readiness
 
 log = get_logger(__name__)
+
+
+def low_watermarks(consumer: Consumer, partitions: list[Partition], timeout: float = 10.0) -> dict[Partition, int]:
+    """The first offset of each partition's log, asked of the broker (librdkafka's low watermark)."""
+    out: dict[Partition, int] = {}
+    for topic, partition in partitions:
+        low, _ = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout, cached=False)
+        out[(topic, partition)] = low
+    return out
 
 
 def build_app(settings: TransformSettings) -> faust.App:
@@ -102,6 +112,11 @@ def build_app(settings: TransformSettings) -> faust.App:
         return await asyncio.get_running_loop().run_in_executor(
             None, committed_offsets, group_offsets, partitions, 10.0)
 
+    async def log_starts(partitions: list[Partition]) -> Mapping[Partition, int]:
+        """Each partition's first offset, from the broker on the offsets client's own connection (Faust's
+        consumer sends it behind its long-polling fetch: 1.5 s per newly seen partition)."""
+        return await asyncio.get_running_loop().run_in_executor(None, low_watermarks, group_offsets, partitions)
+
     stores = {names.bars: TableStore(symbol_state), names.readings: TableStore(series_state)}
 
     def processed(topic: str, partition: int) -> int | None:
@@ -109,7 +124,8 @@ def build_app(settings: TransformSettings) -> faust.App:
         return store.resume_offset(partition) if store is not None else None
 
     continuity = Continuity(lambda: app.consumer, committed, stall_seconds=opts.stall_seconds,
-                            processed=processed, settling=lambda: faust_internals.settling(app))
+                            processed=processed, settling=lambda: faust_internals.settling(app),
+                            log_starts=log_starts)
 
     def commit_refused(offsets: Mapping[Any, int]) -> None:
         for tp, offset in sorted(offsets.items()):

@@ -120,6 +120,8 @@ class ConsumerPort(Protocol):
 
 # The group's committed offsets of the given partitions (None: nothing committed), asked of the broker.
 CommittedOffsets = Callable[[set[Partition]], Awaitable[Mapping[Partition, int | None]]]
+# The first offset of each given partition's log, asked of the broker.
+LogStarts = Callable[[list[Partition]], Awaitable[Mapping[Partition, int]]]
 
 
 class Continuity(Service):
@@ -134,11 +136,13 @@ class Continuity(Service):
         processed: Callable[[str, int], int | None] = lambda topic, partition: None,
         settling: Callable[[], bool] = lambda: False,
         clock: Callable[[], float] = time.monotonic,
+        log_starts: LogStarts | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self._consumer = consumer
         self._committed = committed
+        self._log_starts = log_starts or self._consumer_log_starts
         self._processed = processed
         self._settling = settling
         self._clock = clock
@@ -177,13 +181,15 @@ class Continuity(Service):
             log.warning("committed offsets unavailable; partitions resume where the consumer starts",
                         partitions=sorted(unknown), exc_info=True)
             return
-        consumer = self._consumer()
-        for topic, partition in sorted(guard.unknown(unknown)):  # not started meanwhile by another caller
-            tp = TP(topic, partition)
-            offset = committed.get((topic, partition))
-            earliest = (await consumer.earliest_offsets(tp)).get(tp) or 0
+        pending = sorted(guard.unknown(unknown))  # not started meanwhile by another caller
+        if not pending:
+            return
+        log_starts = await self._log_starts(pending)  # one request for all of them
+        for topic, partition in pending:
             if not guard.unknown([(topic, partition)]):
                 continue
+            offset = committed.get((topic, partition))
+            earliest = log_starts.get((topic, partition)) or 0
             processed = self._processed(topic, partition)
             base = processed if processed is not None else offset
             start = max(base or 0, earliest)
@@ -192,6 +198,12 @@ class Continuity(Service):
             metrics.RESUMES.labels(topic, source).inc()
             log.info("partition resumes", topic=topic, partition=partition, offset=start,
                      committed=offset, processed=processed, log_start=earliest)
+
+    async def _consumer_log_starts(self, partitions: list[Partition]) -> Mapping[Partition, int]:
+        """The log starts as Faust's consumer knows them (the worker asks the broker directly instead: Faust's
+        consumer thread sends the request behind its long-polling fetch, which holds it up to 1.5 s)."""
+        starts = await self._consumer().earliest_offsets(*(TP(t, p) for t, p in partitions))
+        return {(tp.topic, tp.partition): offset for tp, offset in starts.items()}
 
     async def seek_back(self, topic: str, partition: int, offset: int, why: str) -> None:
         log.warning("input messages went missing inside the consumer; seeking back to reprocess them",
