@@ -97,7 +97,7 @@ class DeliveringConsumer(AIOKafkaConsumer):
             if app.conf.producer_threaded:
                 return False  # Faust's producer buffer is then another queue: always its own path
             event_type = self._event_type = app.conf.Event
-        conductor = app.topics
+        conductor: Any = app.topics  # Faust's Conductor: its handler map and lock are not in ConductorT
         if conductor._tp_to_callback_lock.locked():
             return False  # the subscriptions are being updated: Faust's handler waits for the lock
         handler = conductor._tp_to_callback.get(message.tp)
@@ -106,7 +106,7 @@ class DeliveringConsumer(AIOKafkaConsumer):
         channels = handler.channels
         if len(channels) != 1 or not app.flow_control.is_active():
             return False
-        buffer = app.producer.buffer
+        buffer: Any = app.producer.buffer
         if len(buffer.pending._queue) > buffer.max_messages:  # `buffer.size`, without its settings lookup
             return False  # Faust's handler would flush its producer first
         (channel,) = channels
