@@ -230,3 +230,24 @@ def test_an_index_hit_is_confirmed_by_reading_the_segment(
     _fill(journal, kafka_settings, 3, 10)
     monkeypatch.setattr(module._Index, "may_hold", lambda self, segment, key: True)  # every lookup collides
     assert prune(journal, ingest_database) == 0 and len(journal.spool.segments()) == 3
+
+
+def test_colliding_hashes_change_nothing(
+    tmp_path: Path, kafka_settings: KafkaSettings, ingest_database: str, monkeypatch,
+) -> None:
+    """`resend` finds repeated identities and `prune` later ones by hash; when every hash is the same, both
+    must still tell a revision from a different key (the exact check behind the hash)."""
+    from turnpoint.ingest import journal as module
+
+    journal = Journal(tmp_path / "journal", kafka_settings)
+    _publish(kafka_settings, journal, topics.BARS, "JC", [_bar("JC", 1, 11.0), _bar("JC", 2, 11.0)])
+    _publish(kafka_settings, journal, topics.BARS, "JC", [_bar("JC", 3, 11.0)])
+    _publish(kafka_settings, journal, topics.BARS, "JC", [_bar("JC", 2, 11.5)])  # revises day 2 only
+    monkeypatch.setattr(module, "hash", lambda key: 7, raising=False)
+    done = resend(kafka_settings, ingest_database, tmp_path / "journal")
+    assert (done.items, done.superseded, done.covered) == (3, 1, 0), done
+    _store(ingest_database, [_bar("JC", 1, 11.0)], [])
+    # segment 0: day 1 loaded, day 2 revised later; segment 1: day 3 owed (the same hash is no revision)
+    assert prune(journal, ingest_database) == 1 and len(journal.spool.segments()) == 2
+    _store(ingest_database, [_bar("JC", 3, 11.0)], [])
+    assert prune(journal, ingest_database) == 1 and len(journal.spool.segments()) == 1
