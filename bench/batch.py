@@ -14,7 +14,7 @@ bytecode cache (see :func:`warm_env`). pandas is installed only into
 ``.turnpoint/peers/pandas`` (its own venv), never into the project's. Outputs are compared (legs byte for
 byte, statistics and outliers by key with a relative tolerance of 1e-9). Figures are wall and CPU seconds
 (user + system of each process: on a shared, loaded machine the CPU time is the steadier one), rows per
-CPU-second, and ratios peer time / turnpoint time (above 1: turnpoint is faster); the last line is JSON.
+CPU-second, each process's peak RSS, the load average around the reps, and ratios peer time / turnpoint time (above 1: turnpoint is faster); the last line is JSON.
 """
 
 from __future__ import annotations
@@ -220,17 +220,21 @@ def write_inputs(tmp: Path, symbols: int, days: int, series: int, readings: int)
     return bars, reads
 
 
-def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Wall seconds and CPU seconds (user + system of the child) of one run."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system) and peak RSS (MiB) of one run, from the child's own
+    rusage (``os.wait4``: the peak is this process's, not the largest of all children so far)."""
     t0 = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.stderr.close()
     elapsed = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        msg = f"{' '.join(argv)} failed:\n{done.stderr[-2000:]}"
+    if proc.returncode != 0:
+        msg = f"{' '.join(argv)} failed:\n{err[-2000:]}"
         raise SystemExit(msg)
-    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def warm_env(tmp: Path) -> dict[str, str]:
@@ -294,12 +298,16 @@ def main() -> None:
             timed(argv, env)
         times: dict[str, list[float]] = {k: [] for k in jobs}
         cpu: dict[str, list[float]] = {k: [] for k in jobs}
+        rss: dict[str, list[float]] = {k: [] for k in jobs}
+        loads = [os.getloadavg()[0]]
         for rep in range(args.reps):  # interleaved: each rep runs every job once
             order = list(jobs) if rep % 2 == 0 else list(reversed(jobs))
             for name in order:
-                wall, used = timed(jobs[name], env)
+                wall, used, peak = timed(jobs[name], env)
                 times[name].append(wall)
                 cpu[name].append(used)
+                rss[name].append(peak)
+            loads.append(os.getloadavg()[0])
         checks = {"legs turnpoint vs plain": "byte-identical" if (tmp / "legs_tp.csv").read_bytes() == (
             tmp / "legs_plain.csv").read_bytes() else "DIFFERENT"}
         for kind, keys in (("stats", ["series", "period", "start", "weekday"]), ("outliers", ["series", "ts"])):
@@ -308,13 +316,16 @@ def main() -> None:
                     checks[f"{kind} turnpoint vs {peer}"] = same_rows(tmp / f"{kind}_tp.csv", tmp / f"{kind}_{peer}.csv",
                                                                       keys)
     rows = {"rebounds": symbols * days, "stats": series * readings, "outliers": series * readings}
-    result: dict[str, object] = {"bars": rows["rebounds"], "readings": rows["stats"], "reps": args.reps}
-    print(f"{'job':22} {'wall (s)':>24} {'cpu (s)':>24} {'rows/cpu-s (best)':>18}")
+    result: dict[str, object] = {"bars": rows["rebounds"], "readings": rows["stats"], "reps": args.reps,
+                                 "load_1min": [round(x, 2) for x in loads]}
+    print(f"load average (1 min) before and after each rep: {' '.join(f'{x:.2f}' for x in loads)}")
+    print(f"{'job':22} {'wall (s)':>24} {'cpu (s)':>24} {'rows/cpu-s (best)':>18} {'peak RSS (MiB)':>16}")
     for name, ts in times.items():
         n = rows[name.split("/")[0]]
         print(f"{name:22} {' '.join(f'{x:6.2f}' for x in ts):>24} {' '.join(f'{x:6.2f}' for x in cpu[name]):>24} "
-              f"{n / min(cpu[name]):18,.0f}")
-        result[name] = {"wall": [round(x, 3) for x in ts], "cpu": [round(x, 3) for x in cpu[name]]}
+              f"{n / min(cpu[name]):18,.0f} {max(rss[name]):16.0f}")
+        result[name] = {"wall": [round(x, 3) for x in ts], "cpu": [round(x, 3) for x in cpu[name]],
+                        "peak_rss_mib": round(max(rss[name]), 1)}
     for cmd, peer in (("rebounds", "plain"), ("stats", "pandas"), ("outliers", "pandas"), ("stats", "plain"),
                       ("outliers", "plain")):
         if f"{cmd}/{peer}" in times:

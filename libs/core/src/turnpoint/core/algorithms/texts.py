@@ -65,7 +65,8 @@ def text_column(texts: Sequence[str], index: Any = None) -> Any:
 
 def _split(blob: bytes) -> Any:
     """The comma-separated texts of orjson's output for a numeric array (brackets stripped), as a column."""
-    return np.array(blob.split(b","), dtype=np.bytes_)
+    texts = blob.split(b",")
+    return np.fromiter(texts, dtype=f"S{max(map(len, texts))}", count=len(texts))  # sized: twice as fast
 
 
 def float_column(values: Any) -> Any:
