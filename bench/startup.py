@@ -3,8 +3,8 @@
     .venv/bin/python bench/startup.py [--reps 5]
 
 Each command runs as its own process, the way a user runs it, ``--reps`` times interleaved; the figure is
-the CPU time (user + system) of the process, the minimum and the median of the runs, beside the same run's
-baselines: a bare interpreter (``python -c pass``) and ``import typer``.
+the CPU time (user + system) of the process, the minimum and the median of the runs, with its peak RSS and
+the load average around the reps, beside the same run's baselines: a bare interpreter (``python -c pass``) and ``import typer``.
 
 Two conditions, because they differ by 2-3x:
 
@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -31,14 +30,18 @@ import tempfile
 from pathlib import Path
 
 
-def cpu_of(argv: list[str], env: dict[str, str]) -> float:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        msg = f"{' '.join(argv)} failed ({done.returncode}):\n{done.stderr[-2000:]}"
+def cpu_of(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """CPU seconds (user + system) and peak RSS (MiB) of one run, from the child's own rusage."""
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    proc.stderr.close()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        msg = f"{' '.join(argv)} failed ({proc.returncode}):\n{err[-2000:]}"
         raise SystemExit(msg)
-    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def main() -> None:
@@ -70,16 +73,26 @@ def main() -> None:
         for argv in jobs.values():  # the untimed run that writes the warm cache
             cpu_of(argv, envs["warm"])
         cpu: dict[str, dict[str, list[float]]] = {c: {k: [] for k in jobs} for c in envs}
+        rss: dict[str, list[float]] = {k: [] for k in jobs}
+        loads = [os.getloadavg()[0]]
         for rep in range(args.reps):
             for cond, env in envs.items():
                 for name in jobs if rep % 2 == 0 else reversed(list(jobs)):
-                    cpu[cond][name].append(cpu_of(jobs[name], env))
-    result: dict[str, object] = {"reps": args.reps}
-    print(f"{'command':32} {'warm min':>9} {'warm med':>9} {'cold min':>9} {'cold med':>9}   (CPU seconds)")
+                    used, peak = cpu_of(jobs[name], env)
+                    cpu[cond][name].append(used)
+                    if cond == "warm":
+                        rss[name].append(peak)
+            loads.append(os.getloadavg()[0])
+    result: dict[str, object] = {"reps": args.reps, "load_1min": [round(x, 2) for x in loads]}
+    print(f"load average (1 min) before and after each rep: {' '.join(f'{x:.2f}' for x in loads)}")
+    print(f"{'command':32} {'warm min':>9} {'warm med':>9} {'cold min':>9} {'cold med':>9} {'peak RSS':>9}"
+          f"   (CPU seconds; warm peak RSS, MiB)")
     for name in jobs:
         w, c = cpu["warm"][name], cpu["cold"][name]
-        print(f"{name:32} {min(w):9.3f} {statistics.median(w):9.3f} {min(c):9.3f} {statistics.median(c):9.3f}")
-        result[name] = {"warm": [round(x, 3) for x in w], "cold": [round(x, 3) for x in c]}
+        print(f"{name:32} {min(w):9.3f} {statistics.median(w):9.3f} {min(c):9.3f} {statistics.median(c):9.3f}"
+              f" {max(rss[name]):9.0f}")
+        result[name] = {"warm": [round(x, 3) for x in w], "cold": [round(x, 3) for x in c],
+                        "peak_rss_mib": round(max(rss[name]), 1)}
     print(json.dumps(result))
 
 
