@@ -211,3 +211,57 @@ def test_health_reports_the_last_flush_as_an_iso_instant() -> None:
     last = loader.health()[1]["last_flush"]
     assert isinstance(last, str) and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", last), last
     assert abs(dt.datetime.fromisoformat(last) - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=1)
+
+
+class GreedyConsumer(FakeConsumer):
+    """Hands out as many messages as asked for (librdkafka does, from its prefetched queue)."""
+
+    def consume(self, num_messages: int, timeout: float) -> list[Msg]:
+        out, self.queue = self.queue[:num_messages], self.queue[num_messages:]
+        if not out:
+            time.sleep(min(timeout, 0.01))
+        return out
+
+
+class SizedSink(FakeSink):
+    """Remembers the price rows of every transaction."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[int] = []
+
+    def commit(self) -> None:
+        self.sizes.append(sum(name == "price" for name, _ in self.pending))
+        super().commit()
+
+
+def test_a_flush_holds_at_most_batch_size_rows_plus_one_message() -> None:
+    """Envelopes of 1,000 items: the loader asks for ~batch_size/100 messages at a time, which used to put
+    200,000 rows (~200 MB of Python rows) into a batch of `batch_size` 20,000, twice (one written, one
+    collected). The messages past the bound wait for the next batch, in order."""
+    per_message, batch_size = 1000, 20_000
+    messages = []
+    for o in range(60):
+        items = [{"symbol": f"S{o}-{i}", "interval": "day", "start": "2024-01-02", "end": "2024-01-02",
+                  "open": 0.0, "high": float(o), "low": -1.0, "close": 1.0, "volume": 1.0, "bars": 1}
+                 for i in range(per_message)]
+        messages.append(Msg(0, o, orjson.dumps({"v": 1, "items": items})))
+    sink = SizedSink()
+    consumer = GreedyConsumer(messages, sink)
+    loader = Loader(consumer=consumer, producer=FakeProducer(), sink=sink, tables=T.TABLES,  # type: ignore[arg-type]
+                    topic_prefix="", dead_letter_topic="dlq", batch_size=batch_size, flush_interval_s=0.05,
+                    retry_initial_s=0.01, retry_max_s=0.02)
+    stop = threading.Event()
+    thread = threading.Thread(target=loader.run, args=(stop,), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not any(offsets.get(0) == 60 for offsets, _ in consumer.commits):
+        time.sleep(0.01)
+    stop.set()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert len(sink.rows) == 60 * per_message
+    assert sum(sink.sizes) == 60 * per_message
+    assert max(sink.sizes) <= batch_size + per_message, sink.sizes
+    offsets = [o[0] for o, _ in consumer.commits if 0 in o]
+    assert offsets == sorted(offsets) and offsets[-1] == 60

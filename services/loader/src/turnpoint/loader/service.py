@@ -1,7 +1,8 @@
 """The consume → write → commit loop.
 
-One iteration collects messages until `batch_size` rows or `flush_interval_ms` have passed, writes them
-in one database transaction, sends what was rejected to the dead-letter topic, and only then commits the
+One iteration collects messages until `batch_size` rows or `flush_interval_ms` have passed (a batch holds
+at most `batch_size` rows plus one message's items: messages consumed past the bound start the next batch),
+writes them in one database transaction, sends what was rejected to the dead-letter topic, and only then commits the
 Kafka offsets. A database outage pauses consumption and retries the same flush with backoff, for as long
 as it takes; on SIGTERM the loop stops without committing what was not written (it is redelivered).
 
@@ -14,6 +15,7 @@ the database unavailable is retried here, together with the messages collected s
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime as dt
 import threading
@@ -91,6 +93,9 @@ class Loader:
         self._retry_initial = retry_initial_s
         self._retry_max = retry_max_s
         self._batch = Batch(self._tables_by_topic, self._skew)
+        # consumed after the batch was full: the next batch starts with them (a batch holds at most
+        # `batch_size` rows plus one message's items, however many items the messages carry)
+        self._held: collections.deque[Any] = collections.deque()
         self._inflight: _InFlight | None = None
         self._retry_error: DatabaseUnavailable | None = None  # set while self._batch must be retried
         self._writer: ThreadPoolExecutor | None = None
@@ -159,6 +164,8 @@ class Loader:
             self._settle_inflight()
         if revoked & set(self._batch.positions):
             self._batch = self._batch.drop_partitions(revoked, self._base_topic)
+        if self._held:
+            self._held = collections.deque(m for m in self._held if (m.topic(), m.partition()) not in revoked)
 
     def _base_topic(self, full: str) -> str:
         return full[len(self._prefix):] if self._prefix and full.startswith(self._prefix) else full
@@ -166,6 +173,9 @@ class Loader:
     # -- collect --------------------------------------------------------------------------------
     def _collect(self, stop: threading.Event) -> None:
         deadline: float | None = None
+        held = self._held
+        while held and len(self._batch) < self._batch_size:
+            self._accept(held.popleft())
         while not stop.is_set() and len(self._batch) < self._batch_size:
             if self._inflight is not None and self._inflight.future.done():
                 self._settle_inflight()  # commit its offsets now, not when the next batch is full
@@ -183,7 +193,10 @@ class Loader:
             want = max(1, min(_MAX_CONSUME, (self._batch_size - len(self._batch)) // per_message + 1,
                               self._batch_size // 100 + 1))
             for msg in self._consumer.consume(num_messages=want, timeout=timeout):
-                self._accept(msg)
+                if held or len(self._batch) >= self._batch_size:
+                    held.append(msg)  # the batch is full: this message starts the next one
+                else:
+                    self._accept(msg)
 
     def _accept(self, msg: Any) -> None:
         err = msg.error()
