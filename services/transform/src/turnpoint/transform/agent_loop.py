@@ -1,9 +1,10 @@
 """What every agent does with a batch of events: admit, process, publish, write the changelog.
 
 `OutputPublisher` sends a batch's outbox and waits for the broker's acknowledgement of every record.
-`AgentLoop` runs one agent's stream: each batch is admitted by the continuity guard, handed to a
-Faust-free processor, its results published, and only then its table's changelog written (the state
-may never be recovered ahead of the published results). A failure after the processor isolated the bad
+`AgentLoop` runs one agent's stream: each batch (the events taken at once, cut into runs of at most
+`batch_max_bytes` of message values) is admitted by the continuity guard, handed to a Faust-free
+processor, its results published, and only then its table's changelog written (the state may never be
+recovered ahead of the published results). A failure after the processor isolated the bad
 records, or a refused publish, exits the process (status 70) for a clean restart from the changelog and
 the last committed offsets: Faust must never commit the batch's offsets without its results.
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Iterator
 from dataclasses import KW_ONLY, dataclass
 from typing import Any, NoReturn, Protocol
 
@@ -64,6 +65,25 @@ def messages(events: Iterable[Any]) -> list[InMessage]:
         InMessage(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
         for e in events
     ]
+
+
+def by_size(events: list[Any], max_bytes: int) -> Iterator[list[Any]]:
+    """The events in order, in runs whose message values total at most `max_bytes` (a larger event alone).
+
+    What a batch costs in memory grows with its bars, not its events: the decoded items, the output
+    records and their JSON take ~1 KB per bar, and one backfill event holds up to 500 bars.
+    """
+    sizes = [len(e.message.value or b"") for e in events]
+    if sum(sizes) <= max_bytes:
+        yield events
+        return
+    start, total = 0, 0
+    for i, n in enumerate(sizes):
+        if i > start and total + n > max_bytes:
+            yield events[start:i]
+            start, total = i, 0
+        total += n
+    yield events[start:]
 
 
 def next_offsets(msgs: Iterable[InMessage]) -> dict[int, int]:
@@ -118,6 +138,7 @@ class AgentLoop:
     jobs_topic: str
     batch_max: int
     take: Take
+    batch_max_bytes: int = 1 << 62  # message bytes processed as one batch (`TransformOptions.batch_max_bytes`)
     exit_process: Callable[[int], NoReturn] = os._exit
 
     async def run(self, stream: Any, agent: str, source: str, handle: Handle,
@@ -125,7 +146,8 @@ class AgentLoop:
         guard = self.continuity.guard(source)
         async for events in self.take(stream, self.batch_max):
             guard.begin()
-            await self.batch(agent, source, handle, store, events)
+            for part in by_size(events, self.batch_max_bytes):  # one after the other, each published
+                await self.batch(agent, source, handle, store, part)
             guard.end()
 
     async def batch(self, agent: str, source: str, handle: Handle, store: TableStore | None,

@@ -145,7 +145,7 @@ def build_app(settings: TransformSettings) -> faust.App:
         continuity.forget()
 
     loop = AgentLoop(continuity, publish, changelog, beats=JobBeats(), jobs_topic=names.jobs,
-                     batch_max=opts.batch_max, take=take_ready)
+                     batch_max=opts.batch_max, take=take_ready, batch_max_bytes=opts.batch_max_bytes)
 
     @app.agent(bars_in, name="bars")
     async def bars_agent(stream: Any) -> None:

@@ -21,6 +21,10 @@ class TransformOptions(BaseModel):
     batch_max: int = Field(
         default=2000, ge=1, description="at most this many waiting events are processed as one batch",
     )
+    batch_max_bytes: int = Field(
+        default=4 << 20, ge=1,
+        description="at most this many bytes of message values are processed as one batch (memory: ~10x this)",
+    )
     stall_seconds: float = Field(
         default=5.0, gt=0, description="an agent idle this long while its consumer fetched past it seeks back",
     )
