@@ -259,7 +259,7 @@ def test_a_backfill_batch_in_runs_of_batch_max_bytes_holds_a_fraction_of_the_mem
         finally:
             tracemalloc.stop()
 
-    assert TransformOptions().batch_max_bytes <= 8 << 20
+    assert TransformOptions().batch_max_bytes <= 32 << 20
     small = peak(64 << 10)
     whole = peak(raw)
     # measured: ~9.3 MB whole (~900 bytes per bar at once), ~1.8 MB in runs of one message

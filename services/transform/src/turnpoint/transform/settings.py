@@ -22,7 +22,7 @@ class TransformOptions(BaseModel):
         default=2000, ge=1, description="at most this many waiting events are processed as one batch",
     )
     batch_max_bytes: int = Field(
-        default=4 << 20, ge=1,
+        default=16 << 20, ge=1,
         description="at most this many bytes of message values are processed as one batch (memory: ~10x this)",
     )
     stall_seconds: float = Field(
