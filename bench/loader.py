@@ -1,6 +1,6 @@
 """Loader throughput: Kafka messages -> committed PostgreSQL rows, against an executemany upsert baseline.
 
-    python bench/loader.py [--quick] [--rows 1000000]
+    python bench/loader.py [--quick] [--rows 1000000] [--items-per-message 100]
 
 Starts an embedded Tansu broker and PostgreSQL 16 (default settings), publishes N bar rows and N leg rows
 (100 items per message, as transform's backfills do), then runs the real loader (`bootstrap(settings)`)
@@ -12,13 +12,15 @@ consume loop's Python). Baseline: psycopg 3 `executemany` of a single-row INSERT
 The COPY ceiling is a plain binary COPY of the same rows into the empty keyed table.
 `--quick` runs the baseline and the ceiling on a 200k-row sample of each table (rows/s barely depends
 on the size at this scale; the full baseline alone would take minutes).
-The last line is JSON with the first-load figures for bars and legs together.
+Beside each run: how much the process's RSS grew while the loader ran (the benchmark's own data is in
+the RSS before). The last line is JSON with the first-load figures for bars and legs together.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import tempfile
 import threading
 import time
@@ -39,7 +41,7 @@ from turnpoint.loader.settings import LoaderOptions, LoaderSettings
 
 from turnpoint.cli.embedded import free_port, start_broker, start_postgres, stop_pid, stop_postgres
 
-ITEMS_PER_MESSAGE = 100
+ITEMS_PER_MESSAGE = 100  # --items-per-message (the transform's backfill envelopes hold up to ~4,000)
 DAY0 = dt.date(2000, 1, 3)
 
 
@@ -114,11 +116,17 @@ class TimedSink:
         return timed
 
 
+def rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def run_loader(settings: LoaderSettings, expect_rows: int, timeout: float = 600) -> dict[str, Any]:
     sink = TimedSink(make_sink(settings))
     app = bootstrap(settings, sink=sink)  # type: ignore[arg-type]
     stop = threading.Event()
     started = time.monotonic()
+    rss_before = peak = rss_mib()  # the benchmark's own data is in it: the loader's share is the growth
     thread = threading.Thread(target=app.run, args=(stop,), daemon=True)
     thread.start()
     loader = app.loader
@@ -127,12 +135,14 @@ def run_loader(settings: LoaderSettings, expect_rows: int, timeout: float = 600)
             msg = f"loader wrote {loader.rows_written} of {expect_rows} rows"
             raise RuntimeError(msg)
         time.sleep(0.05)
+        peak = max(peak, rss_mib())
     stop.set()
     thread.join(30)
     assert loader.first_message_at is not None and loader.last_commit_at is not None
     seconds = loader.last_commit_at - loader.first_message_at
     return {"rows": expect_rows, "seconds": seconds, "rows_per_s": expect_rows / seconds,
             "join_s": loader.first_message_at - started, "flushes": loader.flushes,
+            "rss_growth_mib": round(peak - rss_before),
             "writer_s": {k: round(v, 2) for k, v in sorted(sink.seconds.items()) if v >= 0.01}}
 
 
@@ -187,7 +197,10 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="baseline and ceiling on a 200k-row sample")
     ap.add_argument("--rows", type=int, default=1_000_000, help="rows per table (bars and legs)")
     ap.add_argument("--batch-size", type=int, default=50_000)
+    ap.add_argument("--items-per-message", type=int, default=ITEMS_PER_MESSAGE)
     args = ap.parse_args()
+    global ITEMS_PER_MESSAGE
+    ITEMS_PER_MESSAGE = args.items_per_message
     sample = 200_000 if args.quick else args.rows
 
     root = Path(tempfile.mkdtemp(prefix="bench-loader-"))
@@ -236,7 +249,8 @@ def main() -> None:
                              "copy_ceiling": ceiling}
             print(f"{name}: loader first load {r1['rows_per_s']:,.0f} rows/s ({r1['seconds']:.1f}s, "
                   f"{r1['flushes']} flushes, group join {r1['join_s']:.1f}s excluded); "
-                  f"re-upsert {r2['rows_per_s']:,.0f} rows/s ({r2['seconds']:.1f}s)")
+                  f"re-upsert {r2['rows_per_s']:,.0f} rows/s ({r2['seconds']:.1f}s); process RSS while loading "
+                  f"+{r1['rss_growth_mib']} / +{r2['rss_growth_mib']} MiB")
             print(f"{name}: writer thread busy (s): first load {r1['writer_s']}, re-upsert {r2['writer_s']}")
             print(f"{name}: baseline executemany upsert {b1:,.0f} rows/s first, {b2:,.0f} rows/s re-upsert "
                   f"({len(rows):,} rows); plain COPY ceiling {ceiling:,.0f} rows/s")
@@ -253,6 +267,8 @@ def main() -> None:
         print(orjson.dumps({
             "bench": "loader", "throughput": round(throughput), "unit": "rows/s",
             "baseline_name": "executemany upsert", "baseline": round(base), "ratio": round(throughput / base, 2),
+            "loader_rss_growth_mib": max(r[k]["rss_growth_mib"] for r in results.values() for k in ("first", "reupsert")),
+            "items_per_message": ITEMS_PER_MESSAGE,
         }).decode())
     finally:
         stop_pid(broker.pid)
