@@ -158,7 +158,7 @@ class PostgresSink:
             return {}
         with self._translate():
             rows = self.conn.execute(sql.newest_by_series(spec), (list(series),)).fetchall()
-        return {s: ts for s, ts in rows}
+        return {s: ts for s, ts in rows if ts is not None}
 
     def record_jobs(self, written: Mapping[str, int]) -> None:
         if not written:
