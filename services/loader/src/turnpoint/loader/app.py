@@ -80,12 +80,14 @@ def bootstrap(settings: LoaderSettings, sink: Sink | None = None) -> LoaderApp:
     dlq = prefix + topics.LOADER_DLQ
     ensure_topics(kafka, [*(prefix + t.topic.name for t in TABLES), dlq])
     group = opts.group_id or topics.LOADER_GROUP.group_id
-    consumer = make_consumer(kafka, group, **{"fetch.max.bytes": 104_857_600, "max.partition.fetch.bytes": 8_388_608})
+    consumer = make_consumer(kafka, group, **{"fetch.max.bytes": 104_857_600, "max.partition.fetch.bytes": 8_388_608,
+                                              "fetch.wait.max.ms": opts.fetch_wait_ms})
     producer = make_producer(kafka)
     the_sink = sink if sink is not None else make_sink(settings)
     loader = Loader(
         consumer=consumer, producer=producer, sink=the_sink, tables=TABLES, topic_prefix=prefix,
         dead_letter_topic=dlq, batch_size=opts.batch_size, flush_interval_s=opts.flush_interval_ms / 1000,
+        flush_linger_s=opts.flush_linger_ms / 1000,
         retry_initial_s=opts.retry_initial_ms / 1000, retry_max_s=opts.retry_max_ms / 1000,
         skew=settings.future_skew(), lateness_days=settings.lateness_days,
     )

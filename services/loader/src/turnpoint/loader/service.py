@@ -1,8 +1,9 @@
 """The consume → write → commit loop.
 
-One iteration collects messages until `batch_size` rows or `flush_interval_ms` have passed (a batch holds
-at most `batch_size` rows plus one message's items: messages consumed past the bound start the next batch),
-writes them in one database transaction, sends what was rejected to the dead-letter topic, and only then commits the
+One iteration collects messages until `batch_size` rows, or until the writer is free and the consumer has
+caught up (`timing.FlushTiming`; at most `flush_interval_ms` after the batch's first message); a batch holds
+at most `batch_size` rows plus one message's items (messages consumed past the bound start the next batch).
+It writes them in one database transaction, sends what was rejected to the dead-letter topic, and only then commits the
 Kafka offsets. A database outage pauses consumption and retries the same flush with backoff, for as long
 as it takes; on SIGTERM the loop stops without committing what was not written (it is redelivered).
 
@@ -37,6 +38,7 @@ from turnpoint.loader.batch import Batch, Message, Rejected
 from turnpoint.loader.errors import DatabaseUnavailable
 from turnpoint.loader.sink import Sink, isolate
 from turnpoint.loader.tables import Row, TableSpec
+from turnpoint.loader.timing import FlushTiming
 
 log = get_logger(__name__)
 
@@ -75,6 +77,8 @@ class Loader:
         flush_interval_s: float,
         retry_initial_s: float,
         retry_max_s: float,
+        flush_linger_s: float = 0.005,
+        clock: Callable[[], float] = time.monotonic,
         skew: FutureSkew | None = None,
         lateness_days: float | None = None,
     ) -> None:
@@ -89,7 +93,8 @@ class Loader:
         self._lateness_days = lateness_days  # SPEC 2's allowed lateness of readings (None: none)
         self._dead = DeadLetters(producer, SERVICE)
         self._batch_size = batch_size
-        self._flush_interval = flush_interval_s
+        self._timing = FlushTiming(flush_interval_s, flush_linger_s)
+        self._clock = clock
         self._retry_initial = retry_initial_s
         self._retry_max = retry_max_s
         self._batch = Batch(self._tables_by_topic, self._skew)
@@ -172,7 +177,9 @@ class Loader:
 
     # -- collect --------------------------------------------------------------------------------
     def _collect(self, stop: threading.Event) -> None:
-        deadline: float | None = None
+        """Collect until the batch is full or `FlushTiming` says it goes to the writer now."""
+        first_at: float | None = None
+        caught_up = False
         held = self._held
         while held and len(self._batch) < self._batch_size:
             self._accept(held.popleft())
@@ -181,18 +188,23 @@ class Loader:
                 self._settle_inflight()  # commit its offsets now, not when the next batch is full
                 if self._retrying:
                     return
-            now = time.monotonic()
-            if deadline is None and self._batch.messages:
-                deadline = now + self._flush_interval
-            if deadline is not None and now >= deadline:
+            now = self._clock()
+            if first_at is None and self._batch.messages:
+                first_at = now
+            busy = self._inflight is not None
+            if self._timing.due(now=now, first_at=first_at, writer_busy=busy, caught_up=caught_up):
                 return
-            poll = 0.02 if self._inflight is not None else 0.2  # notice a finished write soon
-            timeout = poll if deadline is None else min(poll, deadline - now)
-            # ask for about as many messages as fit in the batch, given the items per message so far
+            timeout = self._timing.timeout(now=now, first_at=first_at, writer_busy=busy)
+            # ask for about as many messages as fit in the batch, given the items per message so far; for
+            # the first, ask for one: `consume` returns only once it has all it asked for or timed out, so
+            # asking for more would hold the first message back for the whole timeout
             per_message = max(1, len(self._batch) // max(1, len(self._batch.messages)))
-            want = max(1, min(_MAX_CONSUME, (self._batch_size - len(self._batch)) // per_message + 1,
-                              self._batch_size // 100 + 1))
-            for msg in self._consumer.consume(num_messages=want, timeout=timeout):
+            want = 1 if first_at is None else max(
+                1, min(_MAX_CONSUME, (self._batch_size - len(self._batch)) // per_message + 1,
+                       self._batch_size // 100 + 1))
+            msgs = self._consumer.consume(num_messages=want, timeout=timeout)
+            caught_up = len(msgs) < want  # nothing more was queued locally
+            for msg in msgs:
                 if held or len(self._batch) >= self._batch_size:
                     held.append(msg)  # the batch is full: this message starts the next one
                 else:
