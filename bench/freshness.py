@@ -14,7 +14,8 @@ probe series (`--probes`, round robin, no pause) and timestamps every newly retu
 response's arrival; a reading's freshness is that time minus the time its line was written. So the figure
 is an upper bound, at most one poll cycle (printed: the mean and max time between two polls of the same
 series) above the true one. A tap consumer on the readings topic (its own group, read_committed) times
-when each probe reading became readable on the broker, which splits freshness into ingest → broker and
+when each probe reading became readable on the broker (its fetch.wait.max.ms is 10: Tansu holds a fetch
+that long, so the split point is up to ~10 ms late), which splits freshness into ingest → broker and
 broker → API (loader + PostgreSQL + API).
 
 Figures: p50/p95/p99/max freshness (and of both parts), the achieved rate, the readings seen, the poll
@@ -197,6 +198,30 @@ def loader_flushes(url: str) -> dict[str, float]:
     return out
 
 
+def tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and its descendants (live ones)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def services_cpu_s(stack: DevStack) -> dict[str, float]:
+    pids = {name: pid for name, pid in stack.pids().items() if pid}
+    broker = stack.state.get("broker_pid")
+    if broker:
+        pids["broker"] = int(broker)
+    return {name: tree_cpu_s(int(pid)) for name, pid in pids.items()}
+
+
 def summary(xs: list[float]) -> dict[str, float]:
     return {k: round(percentile(xs, q) * 1000, 1) for k, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99),
                                                                ("max", 1.0))}
@@ -237,6 +262,7 @@ def main() -> None:
         feed = SerialFeed(device, args.series, args.hz, args.warmup + args.seconds)
         poller = Poller(stack.url("api"), probes, feed)
         before = loader_flushes(stack.url("loader"))
+        cpu_before = services_cpu_s(stack)
         load_before = os.getloadavg()
         feed.start()
         poller.start()
@@ -245,6 +271,7 @@ def main() -> None:
         poller.stop()
         tap.stop()
         after = loader_flushes(stack.url("loader"))
+        cpu = {k: round(v - cpu_before.get(k, 0.0), 1) for k, v in services_cpu_s(stack).items()}
         load = os.getloadavg()
         peaks = stack.peak_rss_mb()
         peaks["bench"] = round(tree_peak_rss_mb(os.getpid()), 1)
@@ -291,6 +318,8 @@ def main() -> None:
           f"(max {cycle_max * 1000:.0f} ms), {poller.requests:,} requests, {poller.errors} errors")
     print(f"loader: {flushes:.0f} flushes, {rows / max(1, flushes):.1f} rows and "
           f"{secs / max(1, flushes) * 1000:.1f} ms each (the writer's time)")
+    print(f"CPU seconds during the feed ({feed.elapsed + 3:.0f} s): "
+          + ", ".join(f"{k} {v:.1f}" for k, v in sorted(cpu.items())))
     print("peak RSS (MiB): " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(peaks.items())))
     print(f"load average: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (before the feed {load_before[0]:.2f})")
     doc = {"bench": "freshness", "offered_per_s": rate, "achieved_per_s": round(achieved, 1),
@@ -301,7 +330,7 @@ def main() -> None:
            "loader_rows_per_flush": round(rows / max(1, flushes), 1),
            "loader_ms_per_flush": round(secs / max(1, flushes) * 1000, 1),
            "goal_p99_ms": GOAL_P99_MS, "ratio": round(GOAL_P99_MS / f["p99"], 2) if fresh else None,
-           "peak_rss_mb": peaks, "loadavg": [round(x, 2) for x in load], "env": extra}
+           "cpu_s": cpu, "peak_rss_mb": peaks, "loadavg": [round(x, 2) for x in load], "env": extra}
     print(json.dumps(doc))
 
 
