@@ -193,13 +193,13 @@ def new_database(admin_url: str) -> str:
 
 
 def main() -> None:
+    global ITEMS_PER_MESSAGE  # --items-per-message: read by bar_items and leg_items
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="baseline and ceiling on a 200k-row sample")
     ap.add_argument("--rows", type=int, default=1_000_000, help="rows per table (bars and legs)")
     ap.add_argument("--batch-size", type=int, default=50_000)
     ap.add_argument("--items-per-message", type=int, default=ITEMS_PER_MESSAGE)
     args = ap.parse_args()
-    global ITEMS_PER_MESSAGE
     ITEMS_PER_MESSAGE = args.items_per_message
     sample = 200_000 if args.quick else args.rows
 
