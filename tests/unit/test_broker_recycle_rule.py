@@ -84,12 +84,13 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
         SupervisorSettings()
 
 
-def test_the_bound_is_on_by_default_a_quarter_of_the_memory_within_512_and_2048() -> None:
+def test_the_bound_is_on_by_default_a_quarter_of_the_memory_within_512_and_3072() -> None:
     from turnpoint.cli.recycle import default_limit_mb
 
-    assert default_limit_mb(24 * 1024) == 2048  # 16 GB and more: the target is a broker under 3 GB
+    assert default_limit_mb(24 * 1024) == 3072  # 12 GB and more: the target is a broker under 3 GB
+    assert default_limit_mb(8 * 1024) == 2048
     assert default_limit_mb(4 * 1024) == 1024
     assert default_limit_mb(1024) == 512  # never below the floor
-    assert default_limit_mb(None) == 2048
-    assert 512 <= BrokerLimits().limit_mb() <= 2048
+    assert default_limit_mb(None) == 3072
+    assert 512 <= BrokerLimits().limit_mb() <= 3072
     assert BrokerLimits(max_rss_mb=0).limit_mb() == 0 and BrokerLimits(max_rss_mb=60).limit_mb() == 60

@@ -16,11 +16,12 @@ supervisor bounds it from outside. When the broker's RSS passes `TURNPOINT_BROKE
    the ingest journal), then releases the services; the ingest's publishing last, once the transform has
    consumed the restored history, so that its spool lands after the history of every series.
 
-The bound is on by default: a quarter of the machine's memory, at least 512 MiB and at most 2048 MiB
-(`BrokerLimits.limit_mb`). 2048 because the issue's target is a broker under 3 GB and a recycle lets it
-grow while it drains (the full-size run of 5M bars ended at 2.5 GB unrecycled, so it recycles about once,
-late, and pays a restore of minutes); a quarter so that a small machine keeps room for PostgreSQL and the
-services; 512 because a restored history of a normal market takes a few hundred MiB, and a limit under
+The bound is on by default: a quarter of the machine's memory, at least 512 MiB and at most 3072 MiB
+(`BrokerLimits.limit_mb`). 3072 because the issue's target is a broker under 3 GB and a recycle of a big
+history is expensive: the full-size run (5M bars) ends at about 2.5 GB unrecycled, and with a 2048 limit
+it recycled right after its backfill, re-published 5M bars in 187 s and held the intake for more than
+5 minutes while the transform derived them again (HTTP clients gave up); a quarter so that a small
+machine keeps room for PostgreSQL and the services; 512 because a restored history of a normal market takes a few hundred MiB, and a limit under
 its floor would only be raised by the floor rule (`BrokerWatch.over_limit`).
 
 Ingest records that were not loaded when a drain times out are in the ingest journal and re-sent, as
@@ -44,7 +45,7 @@ from pydantic import BaseModel, Field
 from turnpoint.core import topics
 from turnpoint.core.settings import KafkaSettings, TurnpointSettings
 
-DEFAULT_MIN_MB, DEFAULT_MAX_MB = 512.0, 2048.0  # the default limit's bounds (a quarter of the memory between)
+DEFAULT_MIN_MB, DEFAULT_MAX_MB = 512.0, 3072.0  # the default limit's bounds (a quarter of the memory between)
 
 
 class BrokerLimits(BaseModel):
@@ -54,7 +55,7 @@ class BrokerLimits(BaseModel):
         default=None, ge=0,
         description="embedded broker RSS (MiB) past which the supervisor recycles it (hold the ingest's "
                     "publishing, drain, save dead letters, fresh broker restored from PostgreSQL); unset "
-                    "(default): a quarter of the machine's memory, at least 512 and at most 2048; 0: never. The "
+                    "(default): a quarter of the machine's memory, at least 512 and at most 3072; 0: never. The "
                     "ingest keeps reading its ports meanwhile and spools; its write API answers 503",
     )
     drain_seconds: float = Field(default=120, ge=0, description="how long a recycle waits for every consumer "
@@ -63,14 +64,14 @@ class BrokerLimits(BaseModel):
 
 
     def limit_mb(self) -> float:
-        """The limit in force: `max_rss_mb`, or when unset a quarter of the memory within [512, 2048] MiB."""
+        """The limit in force: `max_rss_mb`, or when unset a quarter of the memory within [512, 3072] MiB."""
         if self.max_rss_mb is not None:
             return self.max_rss_mb
         return default_limit_mb(_mem_total_mb())
 
 
 def default_limit_mb(mem_total_mb: float | None) -> float:
-    """A quarter of the machine's memory, at least 512 and at most 2048 MiB (2048 when it is unknown)."""
+    """A quarter of the machine's memory, at least 512 and at most 3072 MiB (3072 when it is unknown)."""
     if not mem_total_mb:
         return DEFAULT_MAX_MB
     return float(min(DEFAULT_MAX_MB, max(DEFAULT_MIN_MB, round(mem_total_mb / 4))))
