@@ -75,6 +75,14 @@ def wait_lag_zero(bootstrap: str, group: str, topic_names: list[str], timeout: f
     raise TimeoutError(msg)
 
 
+def percentile(xs: list[float], q: float) -> float:
+    """The q-quantile of xs by rank (no interpolation); NaN for no samples."""
+    if not xs:
+        return float("nan")
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
 def final_line(bench: str, throughput: float, unit: str, baseline_name: str, baseline: float, **extra: Any) -> None:
     doc = {"bench": bench, "throughput": round(throughput, 1), "unit": unit, "baseline_name": baseline_name,
            "baseline": round(baseline, 1), "ratio": round(throughput / baseline, 2) if baseline else None, **extra}

@@ -29,6 +29,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+from _common import percentile  # noqa: E402
 from support.devstack_harness import DevStack  # noqa: E402
 from support.feeders import HttpFeeder, PtySerialDevice  # noqa: E402
 from support.pipeline_check import BAR_COLUMNS, Inputs, check_database, market_rows, write_csv  # noqa: E402
@@ -38,13 +39,6 @@ from turnpoint.core.dates import trading_days  # noqa: E402
 LEGACY_INIT_S = (23 * 60, 48 * 60)  # daily-price initialisation of the Korean market (~2,500 symbols)
 LEGACY_TURNING_S = 2 * 3600 + 51 * 60
 SERIES = 20
-
-
-def percentile(xs: list[float], q: float) -> float:
-    if not xs:
-        return float("nan")
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
 class SerialFeed(threading.Thread):

@@ -44,17 +44,11 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+from _common import percentile  # noqa: E402
 from support.devstack_harness import DevStack, tree_peak_rss_mb  # noqa: E402
 from support.feeders import PtySerialDevice  # noqa: E402
 
 GOAL_P99_MS = 200.0
-
-
-def percentile(xs: list[float], q: float) -> float:
-    if not xs:
-        return float("nan")
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
 def iso(t: dt.datetime) -> str:
