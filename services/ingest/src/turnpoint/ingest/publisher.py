@@ -126,11 +126,17 @@ class Publisher:
     def close(self, timeout: float = 10.0) -> int:
         return self.flush(timeout)
 
-    def renew(self) -> None:
-        """Flush, then a new producer of the same settings (a new broker does not know the old producer id)."""
+    def renew(self, flush_timeout: float | None = 5.0) -> None:
+        """A new producer of the same settings, after flushing the old one for `flush_timeout` s (None: not).
+
+        A new broker does not know the old producer id, and once an idempotent producer's messages timed
+        out its sequence numbers no longer match the broker's (Tansu then fences it); a new producer gets a
+        new id. A producer that was given (tests) is kept.
+        """
         if self._overrides is None:
             return
-        self.flush(5.0)
+        if flush_timeout is not None:
+            self.flush(flush_timeout)
         self.producer = make_producer(self.kafka, **self._overrides)
 
 

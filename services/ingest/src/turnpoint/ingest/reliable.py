@@ -21,7 +21,7 @@ from confluent_kafka import KafkaError, KafkaException, Message
 
 from turnpoint.core import topics
 from turnpoint.core.deadletter import dead_letter_record
-from turnpoint.core.kafka import ensure_topics, make_producer
+from turnpoint.core.kafka import ensure_topics
 from turnpoint.core.observability import get_logger
 from turnpoint.core.produce import Headers
 from turnpoint.core.serde import encode_items
@@ -147,14 +147,11 @@ class ReliableSender:
 
     def renew_producer(self) -> None:
         """A new producer for a new broker (after a hold): the old one's idempotence state is the old broker's."""
-        self.publisher.flush(5.0)
-        self._new_producer()
+        self.publisher.renew()
 
     def _new_producer(self) -> None:
-        """Replace the producer after failed deliveries: once its messages timed out, the idempotent
-        producer's sequence numbers no longer match the broker's (Tansu then fences it), and every later
-        send through it fails the same way. A new producer gets a new producer id."""
-        self.publisher.producer = make_producer(self.kafka, **self._producer_overrides)
+        """Replace the producer after failed deliveries: every later send through it would fail the same way."""
+        self.publisher.renew(flush_timeout=None)
         log.info("new Kafka producer for the replay")
 
     def flush(self, timeout: float = 10.0) -> int:
