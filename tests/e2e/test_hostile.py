@@ -229,12 +229,17 @@ def dead_letters(bootstrap: str) -> list[dict[str, Any]]:
         ends = end_offsets(consumer, tps)
         consumer.assign([TopicPartition(tp.topic, tp.partition, 0) for tp in tps])
         out: list[dict[str, Any]] = []
-        deadline = time.monotonic() + 60
+        # hundreds of MB when many 6 MB originals were cut to fit: give up only after 60 s without progress,
+        # and never return a partial read (a missing dead letter would then look like the service's fault)
+        stalled_at = time.monotonic() + 60
         seen: dict[tuple[str, int], int] = {}
-        while time.monotonic() < deadline and any(seen.get(k, 0) < e for k, e in ends.items()):
+        while any(seen.get(k, 0) < e for k, e in ends.items()):
+            assert time.monotonic() < stalled_at, {k: (seen.get(k, 0), e) for k, e in ends.items()
+                                                   if seen.get(k, 0) < e}
             for msg in consumer.consume(1000, 0.5):
                 if msg.error():
                     continue
+                stalled_at = time.monotonic() + 60
                 seen[(msg.topic(), msg.partition())] = msg.offset() + 1
                 for item in orjson.loads(msg.value())["items"]:
                     out.append({**item, "dlq": msg.topic(), "headers": dict(msg.headers() or [])})
@@ -292,12 +297,25 @@ def check_account(stack: DevStack, sender: Sender, tag: str) -> dict[str, Any]:
     for service in ("loader", "turnpoint-model"):
         theirs = {position(d["partition"], d["offset"]): d["reason"] for d in letters
                   if d["source_topic"] == topics.READINGS.name and d["service"] == service}
-        assert unreadable <= theirs.keys(), (service, sorted(unreadable - theirs.keys())[:5])
+        missing = sorted(unreadable - theirs.keys())
+        assert not missing, (service, missing[:5], _trail(stack, service, missing[:5]))
         assert {p: theirs.get(p) for p in future} == dict.fromkeys(future, "future"), service
         report.setdefault("readings_dead_letters_of", {})[service] = dict(Counter(theirs.values()))
     big = [d for d in letters if d.get("original_size") == RAW_6MB]
     assert big and all(d["truncated"] and d["headers"]["turnpoint.dlq.truncated"] == b"true" for d in big)
     return report
+
+
+def _trail(stack: DevStack, service: str, missing: list[int]) -> str:
+    """What the service's log says about records it should have dead-lettered: lines naming their partition
+    and offset, and every line but the routine ones (assignments, rebalances, errors)."""
+    name = "model" if service == "turnpoint-model" else service
+    path = stack.home / "logs" / f"{name}.log"
+    wanted = [(f'"partition":{p // 10**9}', f'"offset":{p % 10**9}') for p in missing]
+    lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+    kept = [line for line in lines
+            if any(a in line and b in line for a, b in wanted) or "record dead-lettered" not in line]
+    return f"{path.name}: {len(lines)} lines, of which\n" + "\n".join(kept[-60:])
 
 
 def test_each_hostile_class_on_every_input_topic(stack: DevStack) -> None:
