@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import random
 import shutil
 import sys
@@ -180,12 +181,16 @@ def main() -> None:
         drop.mkdir(parents=True, exist_ok=True)
         t0 = time.monotonic()
         clock = StageClock(stack, drop)
+        cpu_before = stack.cpu_seconds()
         clock.start()
         for path in files:
             path.replace(drop / path.name)
         stack.wait_idle(timeout=7200)
         backfill_s = time.monotonic() - t0
         stages = clock.report()
+        cpu_after = stack.cpu_seconds()
+        # CPU seconds each process spent on the backfill (2 cores x backfill_s is all there was)
+        backfill_cpu = {k: round(v - cpu_before.get(k, 0.0), 1) for k, v in sorted(cpu_after.items())}
         bars_per_s = n_bars / backfill_s
         print(f"backfill: {n_bars:,} bars visible in PostgreSQL after {backfill_s:.1f}s "
               f"({bars_per_s:,.0f} bars/s); stages finished at (s): {stages}", file=sys.stderr)
@@ -257,6 +262,8 @@ def main() -> None:
     print(f"freshness (serial line written -> GET /v1/readings): p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
           f"p99 {p99 * 1000:.0f} ms over {len(fresh)} samples")
     print("backfill stages finished at (s after the drop): " + ", ".join(f"{k} {v}" for k, v in stages.items()))
+    print(f"backfill CPU seconds ({os.cpu_count()} cores x {backfill_s:.0f} s): "
+          + ", ".join(f"{k} {v:.0f}" for k, v in sorted(backfill_cpu.items(), key=lambda kv: -kv[1])))
     print("peak RSS (MiB): " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(peaks.items())))
     print(f"embedded broker: {cycles.get('recycles', 0)} recycles (TURNPOINT_BROKER__MAX_RSS_MB), "
           f"{cycles.get('restarts', 0)} restarts")
@@ -270,7 +277,7 @@ def main() -> None:
            "baseline_s": legacy_s, "ratio": round(legacy_s / projected, 2),
            "readings_per_s": round(readings_per_s, 1), "readings": len(feed.rows), "counts": n_counts,
            "freshness_ms": {"p50": round(p50 * 1000), "p95": round(p95 * 1000), "p99": round(p99 * 1000)},
-           "stages_s": stages, "peak_rss_mb": peaks, "broker_cycles": cycles, "recycles": recycled,
+           "stages_s": stages, "backfill_cpu_s": backfill_cpu, "peak_rss_mb": peaks, "broker_cycles": cycles, "recycles": recycled,
            "checked_rows": checked}
     print(json.dumps(doc))
 

@@ -216,6 +216,15 @@ class DevStack:
             recorded["broker"] = doc.get("broker_peak_rss_mb") or 0.0
         return {name: max(value, float(recorded.get(name, 0.0))) for name, value in out.items()}
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) each live service process and its children have used so far, plus the
+        broker's: the difference of two readings says which process a stage spent the machine's cores on."""
+        out = {name: round(tree_cpu_seconds(int(pid)), 2) for name, pid in self.pids().items() if pid}
+        broker = self.state.get("broker_pid")
+        if broker:
+            out["broker"] = round(tree_cpu_seconds(int(broker)), 2)
+        return out
+
     def broker_cycles(self) -> dict[str, int]:
         """How often the supervisor restarted (crash) and recycled (memory limit) the embedded broker."""
         try:
@@ -223,6 +232,21 @@ class DevStack:
         except (FileNotFoundError, json.JSONDecodeError):
             return {}
         return {"restarts": int(doc.get("broker_restarts", 0)), "recycles": int(doc.get("broker_recycles", 0))}
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its live descendants (/proc/PID/stat utime, stime)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime (fields 14 and 15 of stat)
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+    return total
 
 
 def tree_peak_rss_mb(pid: int) -> float:
