@@ -57,7 +57,11 @@ def _envelope_problem(value: bytes | str | None) -> list[dict[str, Any]] | Inval
 
 def decode_items(model: type[M], value: bytes | str | None) -> list[M]:
     """Parse and validate every item; any invalid item rejects the message with the first error."""
-    items = raw_items(value)
+    return validate_items(model, raw_items(value))
+
+
+def validate_items(model: type[M], items: list[Any]) -> list[M]:
+    """Validate items already parsed (`raw_items`); any invalid item raises InvalidRecord with the first error."""
     try:
         return _adapter(model).validate_python(items)
     except ValidationError as exc:

@@ -12,14 +12,67 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from turnpoint.core.alerts.model import Alert, Status, alert_id, midnight
 from turnpoint.core.alerts.rules import Rule
 from turnpoint.core.contracts import DeadLetter, JobInfo, Leg, Outlier, Prediction, ReboundState
 
 
-def _rules(rules: Iterable[Rule], kind: str, subject: str) -> list[Rule]:
-    return [r for r in rules if r.kind == kind and r.matches(subject)]
+class _Matches:
+    """The rules of a kind that match a subject, remembered per rules list (a backfill asks the same question
+    for every one of millions of legs and states: the glob match was a third of the evaluator's time).
+
+    Keyed on the list object itself (a reloaded file is a new list, which starts a new memory); bounded so
+    that an unbounded set of subjects cannot grow it.
+    """
+
+    __slots__ = ("known", "rules")
+    LIMIT = 100_000
+
+    def __init__(self) -> None:
+        self.rules: object = None
+        self.known: dict[tuple[str, str], list[Rule]] = {}
+
+    def __call__(self, rules: Iterable[Rule], kind: str, subject: str) -> list[Rule]:
+        if rules is not self.rules or not isinstance(rules, list | tuple):
+            self.known.clear()
+            self.rules = rules if isinstance(rules, list | tuple) else None
+            if self.rules is None:  # a one-off iterable: nothing to remember it by
+                return [r for r in rules if r.kind == kind and r.matches(subject)]
+        found = self.known.get((kind, subject))
+        if found is None:
+            if len(self.known) >= self.LIMIT:
+                self.known.clear()
+            found = self.known[(kind, subject)] = [r for r in rules if r.kind == kind and r.matches(subject)]
+        return found
+
+
+_rules = _Matches()
+
+
+def could_alert_leg(rules: Iterable[Rule], item: Any) -> bool:
+    """Whether a leg rule could fire for this item of the legs topic, read from its raw JSON: a rule of kind
+    `leg` matches its symbol and gtype and abs(pct) reaches min_pct. A necessary condition of `leg_alerts`
+    for every valid item; an item that cannot be read this way is a candidate (validation then judges it)."""
+    try:
+        symbol, gtype, size = item["symbol"], item["gtype"], abs(item["pct"])
+        return any(_gtype_ok(r, gtype) and size >= r.min_pct for r in _rules(rules, "leg", symbol))
+    except Exception:  # not an object, a field missing or of the wrong type: let validation say what
+        return True
+
+
+def could_alert_drop(rules: Iterable[Rule], item: Any) -> bool:
+    """Whether a drop_from_rise rule could fire for this item of the states topic, read from its raw JSON
+    (direction down, pct_from_pivot at or past -min_pct of a rule matching its symbol and gtype); as
+    `could_alert_leg`, a necessary condition of `drop_alerts`."""
+    try:
+        if item["direction"] != "down":
+            return False
+        symbol, gtype, drop = item["symbol"], item["gtype"], item["pct_from_pivot"]
+        return any(_gtype_ok(r, gtype) and drop <= -r.min_pct for r in _rules(rules, "drop_from_rise", symbol))
+    except Exception:
+        return True
 
 
 def outlier_alerts(rules: Iterable[Rule], o: Outlier) -> list[Alert]:
