@@ -126,6 +126,30 @@ class StageClock(threading.Thread):
         return {k: round(v + self.interval, 1) for k, v in sorted(self.finished.items(), key=lambda kv: kv[1])}
 
 
+class RssTrace(threading.Thread):
+    """Each service's resident memory (VmRSS of its process tree's largest member) every `interval`, from the
+    drop to the end of the live phase: when its peak came (the backfill's start, its end, the live phase)."""
+
+    def __init__(self, stack: DevStack, interval: float = 1.0) -> None:
+        super().__init__(daemon=True)
+        self.stack, self.interval = stack, interval
+        self.t0 = time.monotonic()
+        self.peak: dict[str, tuple[float, float]] = {}  # service -> (MiB, seconds after the drop)
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop_event.wait(self.interval):
+            now = time.monotonic() - self.t0
+            for name, mib in self.stack.rss_mb().items():
+                if mib > self.peak.get(name, (0.0, 0.0))[0]:
+                    self.peak[name] = (mib, now)
+
+    def report(self) -> dict[str, dict[str, float]]:
+        self.stop_event.set()
+        self.join(10)
+        return {k: {"mib": round(m), "at_s": round(t, 1)} for k, (m, t) in sorted(self.peak.items())}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small run (< 5 minutes)")
@@ -182,7 +206,9 @@ def main() -> None:
         t0 = time.monotonic()
         clock = StageClock(stack, drop)
         cpu_before = stack.cpu_seconds()
+        rss_trace = RssTrace(stack)
         clock.start()
+        rss_trace.start()
         for path in files:
             path.replace(drop / path.name)
         stack.wait_idle(timeout=7200)
@@ -226,6 +252,7 @@ def main() -> None:
         inputs.add_readings(count_readings)
         readings_per_s = len(feed.rows) / live_total_s
         peaks = stack.peak_rss_mb()
+        rss_peaks = rss_trace.report()
         cycles = stack.broker_cycles()
         log_lines = (home / "logs" / "supervisor.log").read_text().splitlines()
         recycled = [d.get("labels", {}) for d in (json.loads(x) for x in log_lines if x.startswith("{"))
@@ -265,6 +292,8 @@ def main() -> None:
     print(f"backfill CPU seconds ({os.cpu_count()} cores x {backfill_s:.0f} s): "
           + ", ".join(f"{k} {v:.0f}" for k, v in sorted(backfill_cpu.items(), key=lambda kv: -kv[1])))
     print("peak RSS (MiB): " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(peaks.items())))
+    print("largest RSS sampled (MiB, at s after the drop; the backfill ended at "
+          f"{backfill_s:.0f} s): " + ", ".join(f"{k} {v['mib']} at {v['at_s']:.0f}" for k, v in rss_peaks.items()))
     print(f"embedded broker: {cycles.get('recycles', 0)} recycles (TURNPOINT_BROKER__MAX_RSS_MB), "
           f"{cycles.get('restarts', 0)} restarts")
     for labels in recycled:
@@ -277,7 +306,7 @@ def main() -> None:
            "baseline_s": legacy_s, "ratio": round(legacy_s / projected, 2),
            "readings_per_s": round(readings_per_s, 1), "readings": len(feed.rows), "counts": n_counts,
            "freshness_ms": {"p50": round(p50 * 1000), "p95": round(p95 * 1000), "p99": round(p99 * 1000)},
-           "stages_s": stages, "backfill_cpu_s": backfill_cpu, "peak_rss_mb": peaks, "broker_cycles": cycles, "recycles": recycled,
+           "stages_s": stages, "backfill_cpu_s": backfill_cpu, "peak_rss_mb": peaks, "rss_sampled_peak": rss_peaks, "broker_cycles": cycles, "recycles": recycled,
            "checked_rows": checked}
     print(json.dumps(doc))
 

@@ -309,11 +309,12 @@ def live_only(bootstrap: str, tmp: Path, live: int, repeat: int, peer: str | Non
                runs=[{k: round(v, 2) for k, v in run.items()} for run in runs], messages=live)
 
 
-def batched_only(bootstrap: str, tmp: Path, symbols: int, days: int, repeat: int, peer: str | None) -> None:
+def batched_only(bootstrap: str, tmp: Path, symbols: int, days: int, repeat: int, peer: str | None,
+                 per_message: int = 250) -> None:
     """The batched shape alone (messages of 250 bars per symbol), `repeat` times in one run: a fresh warm
     worker each time, then the peer on the same messages."""
     runs: list[dict[str, float]] = []
-    records = batched_records(symbols, days, 250)
+    records = batched_records(symbols, days, per_message)
     n_bars = symbols * days
     for r in range(repeat):
         worker = Worker(bootstrap, tmp)
@@ -327,7 +328,7 @@ def batched_only(bootstrap: str, tmp: Path, symbols: int, days: int, repeat: int
         finally:
             worker.stop()
         if peer == "quix":
-            q = run_quix(bootstrap, symbols, days, 250, tmp, 0, shapes=("batched",))
+            q = run_quix(bootstrap, symbols, days, per_message, tmp, 0, shapes=("batched",))
             run["quix_batched"], run["quix_rss"] = q["batched"], q["batched_rss"]
             run["ratio_batched_vs_quix"] = run["batched"] / run["quix_batched"]
         print(f"run {r + 1}: " + ", ".join(f"{k} {v:,.2f}" for k, v in run.items()), flush=True)
@@ -350,6 +351,8 @@ def main() -> None:
                     help="only the live shape (bars, readings, and the peer's bars), --repeat times")
     ap.add_argument("--batched-only", action="store_true",
                     help="only the batched shape (and the peer's, with --peer), --repeat times")
+    ap.add_argument("--per-message", type=int, default=250,
+                    help="bars per input message of --batched-only (the drop folder's backfill sends ~750)")
     ap.add_argument("--repeat", type=int, default=1, help="repetitions of --live-only or --batched-only in one run")
     args = ap.parse_args()
     symbols = args.symbols or 5000
@@ -362,7 +365,8 @@ def main() -> None:
         return
     if args.batched_only:
         with broker() as bootstrap, tempfile.TemporaryDirectory() as tmpdir:
-            batched_only(bootstrap, Path(tmpdir), args.symbols or 2000, args.days or 500, args.repeat, args.peer)
+            batched_only(bootstrap, Path(tmpdir), args.symbols or 2000, args.days or 500, args.repeat, args.peer,
+                         args.per_message)
         return
     live = min(args.live, symbols * days)
     with broker() as bootstrap, tempfile.TemporaryDirectory() as tmpdir:

@@ -216,6 +216,14 @@ class DevStack:
             recorded["broker"] = doc.get("broker_peak_rss_mb") or 0.0
         return {name: max(value, float(recorded.get(name, 0.0))) for name, value in out.items()}
 
+    def rss_mb(self) -> dict[str, float]:
+        """VmRSS now of each live service process (the largest of its tree) and of the broker (MiB)."""
+        out = {name: tree_rss_mb(int(pid)) for name, pid in self.pids().items() if pid}
+        broker = self.state.get("broker_pid")
+        if broker:
+            out["broker"] = tree_rss_mb(int(broker))
+        return out
+
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time (user + system) each live service process and its children have used so far, plus the
         broker's: the difference of two readings says which process a stage spent the machine's cores on."""
@@ -234,6 +242,11 @@ class DevStack:
         return {"restarts": int(doc.get("broker_restarts", 0)), "recycles": int(doc.get("broker_recycles", 0))}
 
 
+def tree_rss_mb(pid: int) -> float:
+    """The largest VmRSS among a process and its descendants now (MiB)."""
+    return tree_peak_rss_mb(pid, "VmRSS:")
+
+
 def tree_cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process and its live descendants (/proc/PID/stat utime, stime)."""
     tick = os.sysconf("SC_CLK_TCK")
@@ -249,15 +262,15 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
-def tree_peak_rss_mb(pid: int) -> float:
-    """The largest VmHWM among a process and its descendants (MiB)."""
+def tree_peak_rss_mb(pid: int, field: str = "VmHWM:") -> float:
+    """The largest VmHWM (or another /proc/PID/status field in kB) among a process and its descendants (MiB)."""
     best = 0.0
     todo = [pid]
     while todo:
         p = todo.pop()
         with contextlib.suppress(OSError, ValueError):
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
+                if line.startswith(field):
                     best = max(best, int(line.split()[1]) / 1024)
             for task in Path(f"/proc/{p}/task").iterdir():
                 children = (task / "children").read_text().split()

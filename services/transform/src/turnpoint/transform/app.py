@@ -69,6 +69,7 @@ def build_app(settings: TransformSettings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         processing_guarantee="at_least_once",
         stream_wait_empty=False,
+        stream_buffer_maxsize=opts.stream_buffer,
         web_enabled=True,
         web_application_options={"middlewares": [problem_middleware("transform")]},  # errors as problem+json
         web_bind=settings.host,

@@ -25,6 +25,10 @@ class TransformOptions(BaseModel):
         default=16 << 20, ge=1,
         description="at most this many bytes of message values are processed as one batch (memory: ~10x this)",
     )
+    stream_buffer: int = Field(
+        default=4096, ge=1,
+        description="events fetched ahead per input partition (Faust's stream_buffer_maxsize; memory: times the message size)",
+    )
     stall_seconds: float = Field(
         default=5.0, gt=0, description="an agent idle this long while its consumer fetched past it seeks back",
     )
