@@ -213,7 +213,7 @@ def test_a_record_that_raises_is_dead_lettered_alone_and_its_batch_goes_on(
 ) -> None:
     import turnpoint.model.worker as module
 
-    real = module.validate_item
+    real, real_bulk = module.validate_item, module.validate_items
 
     def validate(model: Any, raw: Any) -> Any:
         if raw.get("symbol") == "BAD":
@@ -221,7 +221,13 @@ def test_a_record_that_raises_is_dead_lettered_alone_and_its_batch_goes_on(
             raise RuntimeError(msg)
         return real(model, raw)
 
+    def validate_bulk(model: Any, items: list[Any]) -> Any:  # a message is validated in one pass first
+        for raw in items:
+            validate(model, raw)
+        return real_bulk(model, items)
+
     monkeypatch.setattr(module, "validate_item", validate)
+    monkeypatch.setattr(module, "validate_items", validate_bulk)
     worker, consumer, producer, _ = _worker(model_registry)
     consumer.append(T.prices, b"AAA", encode_items([_bar(i) for i in range(20)]))
     consumer.append(T.prices, b"BAD", encode_items([_bar(i, "BAD") for i in range(25)]))
@@ -270,3 +276,19 @@ def test_a_bar_or_reading_after_the_clock_plus_the_skew_is_a_dead_letter_and_nev
     consumer.append(T.prices, b"AAA", encode_items([_bar(40)]))
     worker.step()
     assert [p.asof.date() for p in producer.predictions() if p.kind == "forecast"][-1] == DAYS[40]
+
+
+def test_bars_before_an_invalid_one_in_a_message_are_applied_and_forecast(model_registry: Path) -> None:
+    """A message is validated in one pass; when that fails it is judged item by item, as before: the bars
+    before the invalid one enter the window (the newest of them is forecast), the message is a dead letter."""
+    worker, consumer, producer, _ = _worker(model_registry)
+    bad = {**_bar(25), "close": "not a number"}
+    consumer.append(T.prices, b"AAA", encode_items([*[_bar(i) for i in range(25)], bad, _bar(26)]))
+    worker.step()
+    assert [(p.target, p.asof.date()) for p in producer.predictions()] == [("AAA", DAYS[24])]
+    [dead] = _dead_letters(producer)
+    assert (dead["reason"], dead["offset"], dead["key"]) == ("invalid", 0, "AAA")
+    # the next valid message continues the same window
+    consumer.append(T.prices, b"AAA", encode_items([_bar(i) for i in range(25, 30)]))
+    worker.step()
+    assert [(p.target, p.asof.date()) for p in producer.predictions()][-1] == ("AAA", DAYS[29])
