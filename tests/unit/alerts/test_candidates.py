@@ -69,31 +69,29 @@ def evaluator() -> Evaluator:
     return Evaluator(consumer=None, producer=None, book=None, topics=TOPICS)  # type: ignore[arg-type]
 
 
+def same_alerts(rules: list[Rule], topic: str, items: list[dict[str, Any]], model: Any, alerts: Any,
+                could: Any) -> None:
+    """The evaluator's alerts are those of validating every item, and `could` holds wherever an item alerts."""
+    msg = Msg(topic, items)
+    validated = decode_items(model, msg.value())
+    assert evaluator().evaluate_with(rules, msg) == [a for x in validated for a in alerts(rules, x)]
+    for item, x in zip(items, validated, strict=True):  # the filter is a necessary condition item by item
+        if alerts(rules, x):
+            assert could(rules, item)
+
+
 @settings(max_examples=200, deadline=None)
 @given(rules_st, st.lists(st.tuples(st.sampled_from(SYMBOLS), st.sampled_from(GTYPES), pct_st, st.booleans()),
                           max_size=30))
 def test_legs_give_the_alerts_of_validating_every_item(rules: list[Rule], specs: list[Any]) -> None:
-    items = [leg_item(*s) for s in specs]
-    msg = Msg(TOPICS.legs, items)
-    everything = [a for leg in decode_items(Leg, msg.value()) for a in leg_alerts(rules, leg)]
-    assert evaluator().evaluate_with(rules, msg) == everything
-    # the filter is a necessary condition item by item
-    for item, leg in zip(items, decode_items(Leg, msg.value()), strict=True):
-        if leg_alerts(rules, leg):
-            assert could_alert_leg(rules, item)
+    same_alerts(rules, TOPICS.legs, [leg_item(*s) for s in specs], Leg, leg_alerts, could_alert_leg)
 
 
 @settings(max_examples=200, deadline=None)
 @given(rules_st, st.lists(st.tuples(st.sampled_from(SYMBOLS), st.sampled_from(GTYPES), pct_st,
                                     st.sampled_from(["down", "up", "none"])), max_size=30))
 def test_states_give_the_alerts_of_validating_every_item(rules: list[Rule], specs: list[Any]) -> None:
-    items = [state_item(*s) for s in specs]
-    msg = Msg(TOPICS.states, items)
-    everything = [a for s in decode_items(ReboundState, msg.value()) for a in drop_alerts(rules, s)]
-    assert evaluator().evaluate_with(rules, msg) == everything
-    for item, s in zip(items, decode_items(ReboundState, msg.value()), strict=True):
-        if drop_alerts(rules, s):
-            assert could_alert_drop(rules, item)
+    same_alerts(rules, TOPICS.states, [state_item(*s) for s in specs], ReboundState, drop_alerts, could_alert_drop)
 
 
 def test_an_invalid_item_a_rule_could_fire_for_rejects_the_message() -> None:

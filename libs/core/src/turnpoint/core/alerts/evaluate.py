@@ -23,8 +23,9 @@ class _Matches:
     """The rules of a kind that match a subject, remembered per rules list (a backfill asks the same question
     for every one of millions of legs and states: the glob match was a third of the evaluator's time).
 
-    Keyed on the list object itself (a reloaded file is a new list, which starts a new memory); bounded so
-    that an unbounded set of subjects cannot grow it.
+    Keyed on the rules object itself, held here so that its identity cannot be reused (a reloaded file is a
+    new list, which starts a new memory; a one-off iterable is read once and forgotten at the next call);
+    bounded so that an unbounded set of subjects cannot grow it.
     """
 
     __slots__ = ("known", "rules")
@@ -35,11 +36,9 @@ class _Matches:
         self.known: dict[tuple[str, str], list[Rule]] = {}
 
     def __call__(self, rules: Iterable[Rule], kind: str, subject: str) -> list[Rule]:
-        if rules is not self.rules or not isinstance(rules, list | tuple):
+        if rules is not self.rules:
             self.known.clear()
-            self.rules = rules if isinstance(rules, list | tuple) else None
-            if self.rules is None:  # a one-off iterable: nothing to remember it by
-                return [r for r in rules if r.kind == kind and r.matches(subject)]
+            self.rules = rules
         found = self.known.get((kind, subject))
         if found is None:
             if len(self.known) >= self.LIMIT:
