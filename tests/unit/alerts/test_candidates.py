@@ -30,7 +30,7 @@ rules_st = st.lists(
             {"name": f"r{i}", "kind": kind, "webhook": HOOK, "match": match, "gtype": gtype, "min_pct": min_pct}),
         st.integers(0, 10**6), st.sampled_from(["leg", "drop_from_rise", "outlier"]),
         st.sampled_from(["*", "A*", "005930.KS", "M?SFT", "[AM]*"]), st.sampled_from([*GTYPES, "any"]),
-        st.floats(0, 40, allow_nan=False)),
+        st.one_of(st.floats(0, 40, allow_nan=False), st.sampled_from([10.0, 20.0]))),  # and on the line
     max_size=5, unique_by=lambda r: r.name)
 pct_st = st.one_of(st.floats(-60, 60, allow_nan=False), st.integers(-60, 60), st.sampled_from([0.0, 10.0, -10.0, 20.0]))
 
