@@ -157,6 +157,18 @@ class PostgresHandle:
     pid: int | None
 
 
+# Server settings of the embedded PostgreSQL (passed to `postgres -c` at each start; initdb's defaults
+# otherwise). A full-size backfill (5M bars, 10.6M legs) writes gigabytes of WAL: the default 1 GB
+# `max_wal_size` asks for a checkpoint every third of a GB or so, each followed by full-page images of
+# every page touched again, and the default 128 MB of shared buffers is smaller than the rebound-leg index.
+# Durability is unchanged: every commit is still flushed (`fsync` and `synchronous_commit` stay on).
+SERVER_SETTINGS: dict[str, str] = {
+    "max_wal_size": "4GB",
+    "checkpoint_timeout": "15min",
+    "shared_buffers": "256MB",
+}
+
+
 def start_postgres(pgdata: Path, port: int, database: str = "turnpoint", host: str = "127.0.0.1") -> PostgresHandle:
     """Initialise (once) and start PostgreSQL 16 on host:port with data in `pgdata`; create `database`."""
     from pgserver import _commands
@@ -174,7 +186,9 @@ def start_postgres(pgdata: Path, port: int, database: str = "turnpoint", host: s
         log = pgdata / "server.log"
         # pgserver makes its command functions with setattr at import time: its module declares no pg_ctl
         _commands.pg_ctl(  # type: ignore[attr-defined]
-            ["-w", "-o", f"-h {host}", "-o", f"-p {port}", "-o", f"-k {pgdata}", "-l", str(log), "start"],
+            ["-w", "-o", f"-h {host}", "-o", f"-p {port}", "-o", f"-k {pgdata}",
+             *(arg for name, value in SERVER_SETTINGS.items() for arg in ("-o", f"-c {name}={value}")),
+             "-l", str(log), "start"],
             pgdata=pgdata, user=server.system_user, timeout=60,
         )
     _ensure_database(host, port, database)
