@@ -7,8 +7,8 @@ years a batch touches are rewritten, so the changelog carries about one year-chu
 
 The archive is most of the worker's memory (48 bytes a bar: 240 MB for 5M bars) and grows with the history,
 so a closed year (any year before the symbol's latest) is stored zlib-compressed: about a third of its size
-on market prices, written once when the next year begins and read back only by a rebuild. The current year
-stays plain, as it is rewritten by every batch. Both forms are read: a compressed chunk starts with `Z`,
+on market prices, written once when the next year begins and read back when a batch crosses into it or revises one of
+its dates, and by a rebuild. The current year stays plain, as it is rewritten by every batch. Both forms are read: a compressed chunk starts with `Z`,
 which a plain chunk never does (its first byte is the low byte of an integral date ordinal as a double,
 always 0), so archives written before compression are read as they are.
 """
