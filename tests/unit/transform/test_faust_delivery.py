@@ -103,3 +103,51 @@ async def test_it_declines_whenever_fausts_handler_could_do_anything_else(why: s
     assert not app.consumer.deliver_now(msg)
     assert [chan.queue.qsize() for chan in channels] == before
     assert msg.refcount == 0
+
+
+async def test_the_aiokafka_consumer_gets_the_workers_fetch_wait() -> None:
+    """Faust fixes fetch_max_wait_ms=1500; Tansu holds a fetch that long whatever arrives meanwhile."""
+    for wait in (20, 250):
+        app = faust.App(f"fw-{wait}", broker="kafka://127.0.0.1:1", store="memory://")
+        faust_delivery.install(app, wait)
+        aiokafka_consumer = app.consumer._thread._create_worker_consumer(app.transport)
+        assert aiokafka_consumer._fetch_max_wait_ms == wait
+    plain = faust.App("fw-faust", broker="kafka://127.0.0.1:1", store="memory://")
+    assert plain.consumer._thread._create_worker_consumer(plain.transport)._fetch_max_wait_ms == 1500
+
+
+class FetchSpy:
+    """Records how the delivery loop asks Faust for records, and how long it sleeps instead."""
+
+    def __init__(self, consumer: Any) -> None:
+        self.asked: list[float] = []
+        self.slept: list[float] = []
+        consumer._wait_next_records = self.wait_next_records
+        consumer.sleep = self.sleep
+
+    async def wait_next_records(self, timeout: float) -> tuple[dict[Any, Any], set[Any]]:
+        self.asked.append(timeout)
+        return {}, set()
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+
+
+async def test_a_partition_with_a_full_buffer_is_looked_at_again_soon() -> None:
+    app, _ = app_with("raw")
+    consumer = app.consumer
+    spy = FetchSpy(consumer)
+    other = TP("other", 0)
+    consumer._set_active_tps({TOPIC, other})
+    assert list(await consumer._fetched(1.0)) == []
+    assert spy.asked == [1.0]  # nothing buffered: Faust's own long wait for records
+    consumer.on_buffer_full(TOPIC)  # its agent is behind: left out of the fetch until it drains
+    await consumer._fetched(1.0)
+    assert spy.asked[-1] == faust_delivery.BUFFERED_POLL_SECONDS  # not 1 s of waiting for `other` alone
+    consumer.on_buffer_full(other)  # every partition buffered: Faust would sleep 1 s
+    await consumer._fetched(1.0)
+    assert len(spy.asked) == 2 and spy.slept == [faust_delivery.BUFFERED_POLL_SECONDS]
+    consumer.on_buffer_drop(TOPIC)
+    consumer.on_buffer_drop(other)
+    await consumer._fetched(1.0)
+    assert spy.asked[-1] == 1.0

@@ -81,7 +81,8 @@ def build_app(settings: TransformSettings) -> faust.App:
         producer_max_request_size=8 << 20,
         table_cleanup_interval=3600.0,
     )
-    faust_delivery.install(app)  # Faust's delivery loop without four asyncio tasks per message
+    # Faust's delivery loop without four asyncio tasks per message, and fetches held at most fetch_wait_ms
+    faust_delivery.install(app, opts.fetch_wait_ms)
 
     def topic(name: str) -> Any:
         return app.topic(name, key_serializer="raw", value_serializer="raw", partitions=kafka.partitions)

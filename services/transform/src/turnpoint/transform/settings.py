@@ -29,6 +29,11 @@ class TransformOptions(BaseModel):
         default=4096, ge=1,
         description="events fetched ahead per input partition (Faust's stream_buffer_maxsize; memory: times the message size)",
     )
+    fetch_wait_ms: int = Field(
+        default=20, ge=1, le=10_000,
+        description="the longest the broker may hold a fetch of the worker's consumer (Faust fixes 1500; Tansu "
+                    "holds it that long even when records arrive, so it is the floor of the worker's latency)",
+    )
     stall_seconds: float = Field(
         default=5.0, gt=0, description="an agent idle this long while its consumer fetched past it seeks back",
     )
