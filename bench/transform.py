@@ -25,6 +25,7 @@ import random
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -75,11 +76,12 @@ class Worker:
         self.bootstrap = bootstrap
         self.prefix = prefix = f"b{uuid.uuid4().hex[:6]}."
         self.settings = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=prefix, partitions=2)
+        self.port = free_port()
         ensure_topics(self.settings)
         self.group = f"{prefix}{topics.TRANSFORM_GROUP.group_id}"
         env = {"TURNPOINT_KAFKA__BOOTSTRAP_SERVERS": bootstrap, "TURNPOINT_KAFKA__TOPIC_PREFIX": prefix,
                "TURNPOINT_KAFKA__PARTITIONS": "2", "TURNPOINT_TRANSFORM__DATA_DIR": str(tmp / f"tp-{prefix}"),
-               "TURNPOINT_TRANSFORM__PORT": str(free_port()), "TURNPOINT_TZ": "Asia/Seoul"}
+               "TURNPOINT_TRANSFORM__PORT": str(self.port), "TURNPOINT_TZ": "Asia/Seoul"}
         self.proc = spawn([python(), "-m", "turnpoint.cli.main", "transform", "worker"], env,
                           tmp / f"worker-{prefix}log")
         self.bars_topic = f"{prefix}{topics.BARS.name}"
@@ -104,6 +106,30 @@ class Worker:
         t1 = wait_lag_zero(self.bootstrap, self.group, [topic], timeout, self.proc)
         self.cpu = cpu_seconds(self.proc.pid) - c0
         return t1 - t0
+
+    def batches(self) -> dict[str, tuple[float, float, float]]:
+        """Per agent, from the worker's own Prometheus metrics so far: (batches, seconds in batches, seconds
+        computing them); the rest of a batch's time is publishing and the changelog."""
+        text = urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10).read().decode()
+        got: dict[tuple[str, str], float] = {}
+        for line in text.splitlines():
+            for name in ("batch_seconds_count", "batch_seconds_sum", "process_seconds_sum"):
+                prefix = f"turnpoint_transform_{name}{{agent=\""
+                if line.startswith(prefix):
+                    agent = line[len(prefix):].split('"', 1)[0]
+                    got[(agent, name)] = float(line.rsplit(" ", 1)[1])
+        agents = {agent for agent, _ in got}
+        return {a: (got.get((a, "batch_seconds_count"), 0.0), got.get((a, "batch_seconds_sum"), 0.0),
+                    got.get((a, "process_seconds_sum"), 0.0)) for a in agents}
+
+    def split(self, agent: str, before: dict[str, tuple[float, float, float]], messages: int) -> str:
+        """How a timed phase's batches went: their number, messages per batch, time computing and publishing."""
+        after = self.batches()
+        n, total, compute = (x - y for x, y in zip(after.get(agent, (0, 0, 0)), before.get(agent, (0, 0, 0)), strict=True))
+        if not n:
+            return "no batches"
+        return (f"{n:.0f} batches of {messages / n:,.1f} messages; per batch {1e3 * compute / n:.2f} ms computing, "
+                f"{1e3 * (total - compute) / n:.2f} ms publishing and writing the changelog")
 
     def rss(self) -> float:
         return peak_rss_mb(self.proc.pid)
@@ -141,10 +167,12 @@ def cpu_seconds(pid: int) -> float:
 
 def live_bars(worker: Worker, n: int) -> float:
     singles = single_records(n)
+    before = worker.batches()
     took = worker.timed(worker.bars_topic, singles, 600)
     single = len(singles) / took
     print(f"turnpoint: {len(singles)} bars, one per message: {single:,.0f} bars/s, "
-          f"worker CPU {1e6 * worker.cpu / len(singles):.0f} µs per message", flush=True)
+          f"worker CPU {1e6 * worker.cpu / len(singles):.0f} µs per message; "
+          f"{worker.split('bars', before, len(singles))}", flush=True)
     return single
 
 
@@ -179,9 +207,11 @@ def live_readings(worker: Worker, n: int, per_series: int, series: int = 20) -> 
             name = f"plant{s}/temp"
             live.append((name.encode(), orjson.dumps({"v": 1, "items": [
                 {"series": name, "ts": ts, "value": 20 + rng.gauss(0, 1)}]})))
+    before = worker.batches()
     rps_live = len(live) / worker.timed(worker.readings_topic, live, 600)
     print(f"turnpoint: {len(live)} readings, one per message: {rps_live:,.0f} readings/s, "
-          f"worker CPU {1e6 * worker.cpu / len(live):.0f} µs per message", flush=True)
+          f"worker CPU {1e6 * worker.cpu / len(live):.0f} µs per message; "
+          f"{worker.split('readings', before, len(live))}", flush=True)
     return rps_live
 
 
@@ -346,7 +376,9 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=None)
     ap.add_argument("--peer", choices=["quix"], default=None,
                     help="also run the same job under a peer framework, same broker, same messages")
-    ap.add_argument("--live", type=int, default=20_000, help="messages of the one-bar/one-reading-per-message shape")
+    ap.add_argument("--live", type=int, default=100_000,
+                    help="messages of the one-bar/one-reading-per-message shape (20,000 took 1-2 s: the 1 s commit "
+                         "interval decided the figure)")
     ap.add_argument("--live-only", action="store_true",
                     help="only the live shape (bars, readings, and the peer's bars), --repeat times")
     ap.add_argument("--batched-only", action="store_true",
